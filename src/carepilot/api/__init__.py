@@ -1,0 +1,1 @@
+"""FastAPI app factory and thin routers: parse, call one service, serialise."""

@@ -1,0 +1,1 @@
+"""Pure domain: value objects and rules. No I/O, no web, no SQL, no FHIR classes."""

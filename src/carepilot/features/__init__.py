@@ -1,0 +1,1 @@
+"""Point-in-time features: nothing after the index time is ever read."""

@@ -1,0 +1,1 @@
+"""Ingest pipeline: read, validate, normalise codes and units, quarantine, upsert idempotently."""

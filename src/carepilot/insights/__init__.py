@@ -1,0 +1,1 @@
+"""Services that assemble Insights for one patient from the engines."""

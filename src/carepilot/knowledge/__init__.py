@@ -1,0 +1,1 @@
+"""Rule engines over versioned rule tables with a citation per row; pure functions over loaded data."""

@@ -1,0 +1,1 @@
+"""Feedback, outcomes, drift and fairness monitoring, governed retraining."""

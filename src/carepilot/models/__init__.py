@@ -1,0 +1,1 @@
+"""Estimators in scikit-learn conventions, the model registry and model cards."""

@@ -1,0 +1,1 @@
+"""Stream processing, personal baselines, early-warning scores and alert policies."""

@@ -1,0 +1,1 @@
+"""Authentication, authorisation, consent, audit and de-identification."""

@@ -1,0 +1,1 @@
+"""Synthetic population with ground truth; writes FHIR through carepilot.fhir builders."""
