@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from carepilot.cli import bench
+from carepilot.cli import bench, records
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 
 # One line per command module; each module exposes ``register(app)``.
+records.register(app)
 bench.register(app)
 
 

@@ -76,13 +76,17 @@ class Medication:
     ended: datetime | None = None
     dosage: str | None = None
     resource_type: str = "MedicationRequest"
+    days_supply: float | None = None
 
     def active_at(self, when: datetime) -> bool:
+        """Ordered by ``when`` and not ended or stopped (dispenses are supply events, not orders)."""
+        if self.resource_type == "MedicationDispense":
+            return False
         if self.authored is not None and self.authored > when:
             return False
         if self.ended is not None and self.ended <= when:
             return False
-        return self.status in (None, "active", "on-hold", "completed" if self.ended is None else "")
+        return self.status in (None, "active", "on-hold", "intended")
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class PatientProfile:
     measurements: tuple[Measurement, ...] = ()
     encounters: tuple[Encounter, ...] = ()
     sources: tuple[str, ...] = field(default=())
+    identifiers: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def patient_id(self) -> str:
@@ -148,11 +153,15 @@ class PatientProfile:
         """Most recent measurement of a concept with a value, or None."""
         best: Measurement | None = None
         for m in self.measurements:
-            if m.concept != concept or m.effective is None:
+            if m.concept != concept or m.effective is None or (m.value is None and m.text_value is None):
                 continue
             if best is None or (best.effective is not None and m.effective > best.effective):
                 best = m
         return best
+
+    def latest_value(self, concept: str) -> float | None:
+        found = self.latest(concept)
+        return found.value if found is not None else None
 
     def series(self, concept: str) -> tuple[Measurement, ...]:
         """All measurements of a concept, oldest first."""
@@ -163,7 +172,9 @@ class PatientProfile:
         events: list[TimelineEvent] = []
         for e in self.encounters:
             if e.start:
-                events.append(TimelineEvent(e.start, "encounter", e.type or e.encounter_class or "encounter", e.resource_id))
+                events.append(
+                    TimelineEvent(e.start, "encounter", e.type or e.encounter_class or "encounter", e.resource_id)
+                )
         for p in self.problems:
             if p.onset:
                 events.append(TimelineEvent(p.onset, "condition", p.code.display or p.code.code, p.resource_id))
