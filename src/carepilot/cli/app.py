@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import logging
-import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from carepilot.cli import bench, records
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
+EXIT_CODES: tuple[tuple[type[CarePilotError], int, str], ...] = (
+    (NotFoundError, 3, "not found"),
+    (InputError, 2, "error"),
+    (CarePilotError, 1, "error"),
+)
+
+
+class ErrorTranslatingGroup(TyperGroup):
+    """Turns the project's exceptions into one clear line on stderr and an exit code (the CLI's edge)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CarePilotError as exc:
+            for kind, code, label in EXIT_CODES:
+                if isinstance(exc, kind):
+                    err_console.print(f"[red]{label}:[/red] {exc}", markup=True, highlight=False)
+                    raise typer.Exit(code=code) from exc
+            raise
+
+
 app = typer.Typer(
+    cls=ErrorTranslatingGroup,
     help="CarePilot: patient-specific, explained clinical decision support.",
     no_args_is_help=True,
     add_completion=False,
@@ -26,14 +49,4 @@ bench.register(app)
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    try:
-        app()
-    except NotFoundError as exc:
-        err_console.print(f"[red]not found:[/red] {exc}")
-        sys.exit(3)
-    except InputError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        sys.exit(2)
-    except CarePilotError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        sys.exit(1)
+    app()

@@ -16,6 +16,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
@@ -56,6 +58,10 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema to the latest Alembic revision."""
         cfg = alembic_config()
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        with self.read() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
         try:
             with self.write() as conn:
                 cfg.attributes["connection"] = conn
