@@ -79,6 +79,7 @@ def run_benchmark(name: str, settings: Settings, options: dict[str, str] | None 
     if spec is None or spec.loader is None:
         raise BenchmarkError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # so that annotations and pickling can resolve the module by name
     spec.loader.exec_module(module)
     started = time.perf_counter()
     report: BenchReport = module.run(settings, options or {})
