@@ -16,7 +16,7 @@ from rich.table import Table
 from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, err_console, print_json, settings
 from carepilot.cli.serialise import plain
-from carepilot.domain.profile import PatientProfile
+from carepilot.domain.profile import Measurement, PatientProfile
 from carepilot.errors import InputError
 from carepilot.ingest.pipeline import Ingestor
 from carepilot.ingest.quality import build_report
@@ -206,7 +206,7 @@ def profile(
 
 def profile_document(prof: PatientProfile) -> dict[str, object]:
     """The profile as plain data, with the derived views a reader wants (active lists, latest values)."""
-    latest = {}
+    latest: dict[str, Measurement] = {}
     for m in prof.measurements:
         if m.concept and (m.value is not None or m.text_value):
             current = latest.get(m.concept)

@@ -121,8 +121,8 @@ def prepare(entry: Entry, cmap: ConceptMap) -> Prepared | Rejected | Key:
     if entry.method == "DELETE":
         url = str(resource.get("deleteUrl") or "")
         if "/" in url and "?" not in url:
-            rtype, rid = url.split("/", 1)
-            return (rtype, rid)
+            deleted_type, deleted_id = url.split("/", 1)
+            return (deleted_type, deleted_id)
         return Rejected(
             Problem("invalid_delete", f"cannot delete {url!r}: expected Type/id"),
             entry.file,
@@ -134,8 +134,8 @@ def prepare(entry: Entry, cmap: ConceptMap) -> Prepared | Rejected | Key:
     if isinstance(resource, dict):
         # Resolve references first, so a quarantined record keeps its bundle context for a later retry.
         rewrite_references(resource, entry.local_refs)
-    rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-    rid = resource.get("id") if isinstance(resource, dict) else None
+    rtype: Any = resource.get("resourceType") if isinstance(resource, dict) else None
+    rid: Any = resource.get("id") if isinstance(resource, dict) else None
     problem = validate_resource(resource)
     if problem is not None:
         return Rejected(
@@ -160,7 +160,7 @@ def prepare(entry: Entry, cmap: ConceptMap) -> Prepared | Rejected | Key:
             resource["id"],
             _dump(resource),
         )
-    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+    meta: dict[str, Any] = resource["meta"] if isinstance(resource.get("meta"), dict) else {}
     return Prepared(
         key=(resource["resourceType"], resource["id"]),
         patient_id=patient_of(resource),

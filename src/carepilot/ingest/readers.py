@@ -48,7 +48,7 @@ def discover(paths: Iterable[Path]) -> list[Path]:
 
 def _open(path: Path) -> IO[bytes]:
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
 
 
@@ -128,7 +128,7 @@ def _entries_of(document: Any, name: str) -> Iterator[Entry]:
             continue
         resource = item.get("resource")
         full_url = item.get("fullUrl")
-        request = item.get("request") if isinstance(item.get("request"), dict) else {}
+        request = _request_of(item)
         if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
             _assign_id(resource, full_url, request)
             if isinstance(full_url, str) and resource.get("id"):
@@ -143,7 +143,7 @@ def _entries_of(document: Any, name: str) -> Iterator[Entry]:
                 raw=str(item)[:1000],
             )
             continue
-        request = item.get("request") if isinstance(item.get("request"), dict) else {}
+        request = _request_of(item)
         method = str(request.get("method", "")).upper() or None
         if method == "DELETE":
             yield Entry(name, position, resource={"deleteUrl": request.get("url")}, method="DELETE")
@@ -155,6 +155,11 @@ def _entries_of(document: Any, name: str) -> Iterator[Entry]:
         if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
             continue  # search/transaction responses carry OperationOutcomes about the request, not patient data
         yield Entry(name, position, resource=resource, local_refs=local, method=method)
+
+
+def _request_of(item: dict[str, Any]) -> dict[str, Any]:
+    request = item.get("request")
+    return request if isinstance(request, dict) else {}
 
 
 def _assign_id(resource: dict[str, Any], full_url: Any, request: dict[str, Any]) -> None:

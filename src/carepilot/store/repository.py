@@ -131,7 +131,7 @@ class SqlRecordRepository:
             if table is None:
                 continue
             id_col = table.c.patient_id if table is t.patients else table.c.resource_id
-            cond = id_col.in_(ids)
+            cond: Any = id_col.in_(ids)
             if table is t.medications:
                 cond = and_(cond, table.c.resource_type == resource_type)
             conn.execute(delete(table).where(cond))
