@@ -23,7 +23,9 @@ class PgxCatalog:
         out = {"rules": f"{self.rules.id} {self.rules.version}"}
         if self.definitions:
             out["allele_definitions"] = sorted({d.version for d in self.definitions.values()})[-1]
-        phenotype_versions = sorted({t.version for t in self.tables.values() if t.version != "unknown"})
+        phenotype_versions = sorted(
+            {t.version for t in self.tables.values() if t.version != "unknown" and t.citation is None}
+        )
         if phenotype_versions:
             out["phenotype_tables"] = phenotype_versions[-1]
         return out
