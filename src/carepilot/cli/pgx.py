@@ -132,6 +132,6 @@ def guidance(
         console.print(insight.detail)
         for action in insight.actions:
             console.print(f"  proposed (draft): {action['medicationCodeableConcept']['text']}")
-    for item in undetermined:
-        console.print(f"\n[dim]{item['drug']}: no recommendation ({item['reason']})[/dim]")
+    for skipped in undetermined:
+        console.print(f"\n[dim]{skipped['drug']}: no recommendation ({skipped['reason']})[/dim]")
     console.print(f"\nrules {rules.id} {rules.version}")
