@@ -33,6 +33,8 @@ IUPAC: dict[str, frozenset[str]] = {
     "N": frozenset("ACGT"),
 }
 
+WOBBLE_CODES = frozenset(code for code, bases in IUPAC.items() if len(bases) > 1)
+
 # Genes the reference tool does not call from VCF by default (CYP2D6 needs copy-number and hybrid calling,
 # which a VCF of SNVs cannot give): their diplotypes come from an outside call or the record.
 OUTSIDE_CALL_GENES = frozenset({"CYP2D6"})
@@ -64,8 +66,7 @@ class NamedAllele:
 
     def is_wobble(self, index: int) -> bool:
         """True when the definition at this locus is an IUPAC ambiguity code (more than one base matches)."""
-        allele = self.alleles[index]
-        return allele is not None and len(allele) == 1 and len(IUPAC.get(allele, frozenset(allele))) > 1
+        return self.alleles[index] in WOBBLE_CODES
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
-from carepilot.knowledge.pgx.alleles import IUPAC, OUTSIDE_CALL_GENES, GeneDefinition, Locus, NamedAllele
+from carepilot.knowledge.pgx.alleles import (
+    IUPAC,
+    OUTSIDE_CALL_GENES,
+    WOBBLE_CODES,
+    GeneDefinition,
+    Locus,
+    NamedAllele,
+)
 from carepilot.knowledge.pgx.vcf import SampleCall, VcfGenotypes
 
 UNDOCUMENTED_AS_REFERENCE = frozenset({"CACNA1S", "DPYD", "G6PD", "NUDT15", "RYR1", "TPMT"})
@@ -231,6 +239,7 @@ def _known_alleles(definition: GeneDefinition, index: int, locus: Locus) -> set[
     return known
 
 
+@lru_cache(maxsize=4096)
 def _expand(value: str) -> frozenset[str]:
     if len(value) == 1 and value in IUPAC:
         return IUPAC[value]
@@ -255,11 +264,11 @@ def _haplotypes(definition: GeneDefinition, sample: _Sample) -> tuple[list[_Hapl
             if value is not None:
                 score += 1
                 allowed.append(_expand(value))
-                wobble.append(named.is_wobble(i))
+                wobble.append(value in WOBBLE_CODES)
             else:
                 ref_value = reference.alleles[i]
-                fill = locus.ref if ref_value is None or reference.is_wobble(i) else ref_value
-                allowed.append(frozenset({fill}))
+                fill = locus.ref if ref_value is None or ref_value in WOBBLE_CODES else ref_value
+                allowed.append(_expand(fill))
                 wobble.append(False)
         if score == 0:
             uncallable.append(named.name)
@@ -350,15 +359,14 @@ def _call_dpyd(
 ) -> GeneCall:
     """DPYD: report every detected variant allele; the phenotype uses the two lowest-activity ones (CPIC)."""
     reference = definition.reference_allele.name
+    index_of = {locus.position: i for i, locus in enumerate(definition.loci)}
     copies: list[str] = []
     strands: list[list[str]] = [[], []]
     for h in haplotypes:
         if h.allele.reference:
             continue
         defining = [
-            i
-            for i, locus in enumerate(sample.loci)
-            if h.allele.alleles[_index(definition, locus)] is not None
+            i for i, locus in enumerate(sample.loci) if h.allele.alleles[index_of[locus.position]] is not None
         ]
         if not defining:
             continue
@@ -401,10 +409,6 @@ def _call_dpyd(
         phased=phased,
         variant_alleles=tuple(copies),
     )
-
-
-def _index(definition: GeneDefinition, locus: Locus) -> int:
-    return definition.loci.index(locus)
 
 
 def _slco1b1_fallback(definition: GeneDefinition, sample: _Sample, base: GeneCall) -> GeneCall | None:
