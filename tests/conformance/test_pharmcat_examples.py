@@ -8,7 +8,8 @@ import pytest
 
 from carepilot.config import Settings
 from carepilot.knowledge.pgx.catalog import load_catalog
-from carepilot.knowledge.pgx.report import interpret
+from carepilot.knowledge.pgx.insights import pgx_insights
+from carepilot.knowledge.pgx.report import as_measurements, interpret
 from carepilot.knowledge.pgx.vcf import read_vcf
 from tests.conftest import REFERENCE_DATA, reference
 
@@ -53,3 +54,18 @@ def test_the_benchmark_meets_its_target(catalog):
     assert report.metrics["diplotype_match_rate"] == 1.0
     assert report.metrics["phenotype_match_rate"] == 1.0
     assert "CYP2D6" in report.metrics["genes_not_covered"]
+
+
+def test_example2_vcf_feeds_an_order_check_through_the_profile(catalog):
+    from datetime import UTC, datetime
+
+    from carepilot.domain.profile import Demographics, PatientProfile
+
+    folder = reference("pharmcat", "docs", "examples")
+    results = interpret(catalog, read_vcf(folder / "pharmcat.example2.vcf"))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    measurements = as_measurements(results, "Sample_2", now)
+    assert any(m.text_value == "CYP2C19 *2/*2" for m in measurements)
+    profile = PatientProfile(Demographics("synthetic-vcf", None, None), now, measurements=tuple(measurements))
+    [insight] = pgx_insights(profile, ["clopidogrel"], tables=catalog.tables)
+    assert insight.severity.value == "critical"

@@ -178,3 +178,14 @@ def test_allele_names_sort_naturally_with_reference_first():
     names = ["*10", "*2", "*1"]
     assert sorted(names, key=allele_sort_key) == ["*1", "*2", "*10"]
     assert allele_sort_key("Reference", True) < allele_sort_key("c.1A>T")
+
+
+def test_equal_scores_without_a_priority_rule_leave_the_call_ambiguous():
+    tie = definition(
+        "GENE4",
+        [(100, "A", ["T"]), (200, "C", ["T"])],
+        {"*1": ["A", "C"], "*2": ["T", "C"], "*3": ["A", "T"], "*4": ["T", "T"]},
+    )
+    call = call_gene(tie, vcf("100 A T 0/1", "200 C T 0/1"))
+    assert call.ambiguous
+    assert set(call.diplotype_names) == {"*1/*4", "*2/*3"}

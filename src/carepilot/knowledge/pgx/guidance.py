@@ -242,12 +242,16 @@ def guidance_for(
 ) -> tuple[list[Recommendation], Undetermined | None]:
     """CPIC guidance for ``drug`` given diplotypes such as ``{"CYP2C19": "*2/*2"}``.
 
-    ``tables`` are the phenotype tables (see ``phenotype.load_phenotype_tables``); CYP2D6 comes from the rule
-    table itself when absent there.
+    ``tables`` are the phenotype tables (see ``phenotype.load_phenotype_tables``; default: the CPIC files in
+    the default shared data folder); CYP2D6 comes from the rule table itself when absent there.
     """
+    if tables is None:
+        from carepilot.knowledge.pgx.insights import default_tables  # late: insights imports this module
+
+        tables = default_tables()
     table = table or rule_table()
     all_tables = dict(table.activity_tables)
-    all_tables.update(tables or {})
+    all_tables.update(tables)
     results = {
         gene: translate(all_tables.get(gene), gene, diplotype, source="record")
         for gene, diplotype in diplotypes.items()

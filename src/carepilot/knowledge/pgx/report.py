@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from carepilot.domain.profile import Measurement
 from carepilot.errors import UnreadableInputError
 from carepilot.knowledge.pgx.caller import Diplotype, GeneCall, call_genes
 from carepilot.knowledge.pgx.catalog import PgxCatalog
 from carepilot.knowledge.pgx.phenotype import GenePhenotype, combined, phenotype_for_call
+from carepilot.knowledge.pgx.record import genotype_measurement
 from carepilot.knowledge.pgx.vcf import VcfGenotypes
 
 
@@ -84,4 +87,24 @@ def interpret(
         call = calls[gene]
         table = catalog.tables.get(gene)
         out[gene] = GeneResult(gene, call, tuple(phenotype_for_call(table, call)))
+    return out
+
+
+def as_measurements(
+    results: dict[str, GeneResult], sample: str, effective: datetime | None
+) -> list[Measurement]:
+    """``pgx_genotype`` Measurements for the unambiguous calls, so a VCF result reaches the PatientProfile.
+
+    Ambiguous and uncalled genes are left out: an order check must not act on a guess.
+    """
+    out: list[Measurement] = []
+    for gene, result in sorted(results.items()):
+        call = result.call
+        if not call.called or call.ambiguous or call.source == "outside":
+            continue
+        summary = result.phenotype
+        diplotype = summary.lookup_diplotype or call.diplotypes[0].name
+        if "/" not in diplotype and not diplotype.startswith("rs"):
+            continue
+        out.append(genotype_measurement(f"vcf-{sample}-{gene}", f"{gene} {diplotype}", effective))
     return out
