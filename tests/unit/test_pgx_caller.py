@@ -174,10 +174,10 @@ def test_slco1b1_falls_back_to_rs4149056_when_no_star_allele_fits():
     assert call.called and call.diplotype_names == ("rs4149056 T/C",)
 
 
-def test_allele_names_sort_naturally_with_reference_first():
-    names = ["*10", "*2", "*1"]
-    assert sorted(names, key=allele_sort_key) == ["*1", "*2", "*10"]
-    assert allele_sort_key("Reference", True) < allele_sort_key("c.1A>T")
+def test_allele_names_sort_naturally_as_diplotypes_are_written():
+    assert sorted(["*10", "*2", "*1"], key=allele_sort_key) == ["*1", "*2", "*10"]
+    assert sorted(["*38", "*2"], key=allele_sort_key) == ["*2", "*38"]
+    assert allele_sort_key("Reference") < allele_sort_key("c.1A>T")
 
 
 def test_equal_scores_without_a_priority_rule_leave_the_call_ambiguous():

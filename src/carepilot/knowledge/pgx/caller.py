@@ -105,10 +105,12 @@ class _Sample:
     missing: list[Locus] = field(default_factory=list)
 
 
-def allele_sort_key(name: str, reference: bool = False) -> tuple[object, ...]:
-    """Reference allele first, then natural order of the name (``*2`` before ``*10``)."""
-    chunks = tuple((0, int(c), "") if c.isdigit() else (1, 0, c) for c in re.split(r"(\d+)", name) if c)
-    return (0 if reference else 1, chunks)
+def allele_sort_key(name: str) -> tuple[object, ...]:
+    """Natural order of allele names (``*2`` before ``*10`` and ``*38``), the order diplotypes are written in.
+
+    Checked against the CPIC phenotype tables: every listed diplotype is written in this order.
+    """
+    return tuple((0, int(c), "") if c.isdigit() else (1, 0, c) for c in re.split(r"(\d+)", name) if c)
 
 
 def call_genes(
@@ -281,7 +283,7 @@ def _rank_pairs(haplotypes: list[_Haplotype], sample: _Sample) -> list[Diplotype
     calls = sample.calls
     haploid = all(len(c.alleles) == 1 for c in calls)
     candidates = [h for h in haplotypes if all(h.allowed[i] & set(c.alleles) for i, c in enumerate(calls))]
-    candidates.sort(key=lambda h: allele_sort_key(h.allele.name, h.allele.reference))
+    candidates.sort(key=lambda h: allele_sort_key(h.allele.name))
     results: list[Diplotype] = []
     if haploid:
         for h in candidates:
@@ -387,11 +389,11 @@ def _call_dpyd(
     copies.sort(key=allele_sort_key)
     if phased:
         names = [" + ".join(sorted(s, key=allele_sort_key)) or reference for s in strands]
-        names.sort(key=lambda n: allele_sort_key(n, n == reference))
+        names.sort(key=allele_sort_key)
         diplotype = Diplotype(names[0], names[1], 0)
     elif len(copies) <= 2:
         pair = [*copies, *[reference] * (2 - len(copies))]
-        pair.sort(key=lambda n: allele_sort_key(n, n == reference))
+        pair.sort(key=allele_sort_key)
         diplotype = Diplotype(pair[0], pair[1], 0)
     else:
         # More than two variant copies unphased: the pair is chosen by activity in the phenotype step.

@@ -257,7 +257,7 @@ def _dpyd(table: PhenotypeTable, call: GeneCall, diplotype: Diplotype) -> GenePh
     ranked = sorted(copies, key=lambda a: (table.activity.get(a, 1.0), allele_sort_key(a)))
     chosen = [a if table.activity.get(a, 1.0) < 1.0 else reference for a in ranked[:2]]
     chosen += [reference] * (2 - len(chosen))
-    chosen.sort(key=lambda n: allele_sort_key(n, n == reference))
+    chosen.sort(key=allele_sort_key)
     lookup = "/".join(chosen)
     result = translate(table, "DPYD", lookup, source=call.source)
     return GenePhenotype(
