@@ -64,7 +64,7 @@ def call(
         table.add_row(
             result.gene,
             diplotypes,
-            summary.phenotype or "",
+            summary.phenotype or "[dim]no phenotype table[/dim]",
             "" if summary.activity_score is None else f"{summary.activity_score:g}",
             f"{len(missing)}: {', '.join(missing[:2])}{' ...' if len(missing) > 2 else ''}"
             if missing
