@@ -108,3 +108,22 @@ def test_text_without_header_is_refused():
 def test_missing_file_is_unreadable(tmp_path: Path):
     with pytest.raises(UnreadableInputError):
         read_vcf(tmp_path / "absent.vcf")
+
+
+def test_polyploid_call_is_treated_as_missing():
+    genotypes = vcf("100 A T 0/1/1")
+    assert genotypes.at("chr1", 100, "A") is None
+    assert any("treated as missing" in w for w in genotypes.warnings)
+
+
+def test_positions_filter_keeps_only_wanted_sites_and_reference_blocks():
+    text = (
+        HEADER
+        + "chr1\t100\t.\tA\tT\t.\tPASS\t.\tGT\t0/1\n"
+        + "chr1\t200\t.\tC\tT\t.\tPASS\t.\tGT\t1/1\n"
+        + "chr1\t300\t.\tG\t<NON_REF>\t.\tPASS\tEND=400\tGT\t0/0\n"
+    )
+    genotypes = parse_vcf(text.splitlines(), positions={("1", 200)})
+    assert genotypes.at("chr1", 100, "A") is None
+    assert genotypes.at("chr1", 200, "C") is not None
+    assert genotypes.at("chr1", 350, "G") is not None

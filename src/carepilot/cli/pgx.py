@@ -16,7 +16,7 @@ from carepilot.knowledge.pgx.catalog import load_catalog
 from carepilot.knowledge.pgx.guidance import normalise_drug, recommend
 from carepilot.knowledge.pgx.insights import recommendation_insight
 from carepilot.knowledge.pgx.phenotype import translate
-from carepilot.knowledge.pgx.report import interpret, read_outside_calls
+from carepilot.knowledge.pgx.report import interpret, positions_of_interest, read_outside_calls
 from carepilot.knowledge.pgx.vcf import read_vcf
 
 pgx_app = typer.Typer(
@@ -39,7 +39,7 @@ def call(
 ) -> None:
     """Call diplotypes for every gene with a CPIC allele definition, with phenotype and missing positions."""
     catalog = load_catalog(settings().reference_data)
-    genotypes = read_vcf(vcf, sample=sample)
+    genotypes = read_vcf(vcf, sample=sample, positions=positions_of_interest(catalog))
     results = interpret(catalog, genotypes, read_outside_calls(outside) if outside else None)
     if as_json:
         print_json(

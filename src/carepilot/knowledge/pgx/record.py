@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from carepilot.domain.profile import Measurement, PatientProfile
+from carepilot.domain.profile import Coding, Measurement, PatientProfile
 from carepilot.errors import InputError
 
 GENOTYPE_CONCEPT = "pgx_genotype"
@@ -85,8 +85,6 @@ def _newer(a: ReportedResult, b: ReportedResult) -> bool:
 
 def genotype_measurement(resource_id: str, text: str, effective: datetime | None = None) -> Measurement:
     """A ``pgx_genotype`` Measurement as the FHIR mapping produces it (for fixtures and outside calls)."""
-    from carepilot.domain.profile import Coding
-
     return Measurement(
         resource_id=resource_id,
         concept=GENOTYPE_CONCEPT,

@@ -108,3 +108,8 @@ def as_measurements(
             continue
         out.append(genotype_measurement(f"vcf-{sample}-{gene}", f"{gene} {diplotype}", effective))
     return out
+
+
+def positions_of_interest(catalog: PgxCatalog) -> set[tuple[str, int]]:
+    """Every allele-defining position of every gene, for reading only those sites from a large VCF."""
+    return {(locus.chromosome, locus.position) for d in catalog.definitions.values() for locus in d.loci}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,8 +86,14 @@ def normalise_chromosome(name: str) -> str:
     return f"chr{bare.upper() if bare.lower() in ('x', 'y') else bare}"
 
 
-def read_vcf(path: Path, sample: str | None = None) -> VcfGenotypes:
-    """Read one sample's genotypes from a VCF file (plain text or gzip/BGZF)."""
+def read_vcf(
+    path: Path, sample: str | None = None, positions: Collection[tuple[str, int]] | None = None
+) -> VcfGenotypes:
+    """Read one sample's genotypes from a VCF file (plain text or gzip/BGZF).
+
+    ``positions`` (``("chr10", 94781859)`` pairs) keeps only those sites, so a whole-genome VCF does not fill
+    memory; reference blocks are always kept.
+    """
     if not path.is_file():
         raise UnreadableInputError(f"VCF file {path} does not exist")
     try:
@@ -95,15 +101,21 @@ def read_vcf(path: Path, sample: str | None = None) -> VcfGenotypes:
             magic = fh.read(2)
         if magic == b"\x1f\x8b":
             with gzip.open(path, "rt", encoding="utf-8", errors="replace") as text:
-                return parse_vcf(text, sample=sample, source=path.name)
+                return parse_vcf(text, sample=sample, source=path.name, positions=positions)
         with path.open("r", encoding="utf-8", errors="replace") as text:
-            return parse_vcf(text, sample=sample, source=path.name)
+            return parse_vcf(text, sample=sample, source=path.name, positions=positions)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableInputError(f"cannot read VCF {path.name}: {exc}") from exc
 
 
-def parse_vcf(lines: Iterable[str], sample: str | None = None, source: str = "VCF") -> VcfGenotypes:
+def parse_vcf(
+    lines: Iterable[str],
+    sample: str | None = None,
+    source: str = "VCF",
+    positions: Collection[tuple[str, int]] | None = None,
+) -> VcfGenotypes:
     """Parse VCF text lines for one sample (the first sample unless ``sample`` names another)."""
+    wanted = None if positions is None else {(normalise_chromosome(c), p) for c, p in positions}
     column: int | None = None
     genotypes: VcfGenotypes | None = None
     saw_fileformat = False
@@ -136,6 +148,8 @@ def parse_vcf(lines: Iterable[str], sample: str | None = None, source: str = "VC
             continue
         if genotypes is None or column is None:
             raise VcfFormatError(f"{source} line {number}: data before the #CHROM header line")
+        if wanted is not None and "END=" not in line and _site(line) not in wanted:
+            continue
         _parse_record(line, column, genotypes, source, number)
     if genotypes is None:
         raise VcfFormatError(
@@ -183,6 +197,11 @@ def _parse_record(line: str, column: int, out: VcfGenotypes, source: str, number
         indexes = [int(p) for p in parts]
     except ValueError as exc:
         raise VcfFormatError(f"{source} line {number}: GT {gt!r} is not a genotype") from exc
+    if len(indexes) > 2:
+        # Polyploid calls cannot be paired into a diplotype; treat the site as missing rather than guess.
+        out.no_calls.add(key)
+        out.warnings.append(f"{chromosome}:{position} has {len(indexes)} alleles ({gt}); treated as missing")
+        return
     choices = [ref, *alts]
     if any(i < 0 or i >= len(choices) for i in indexes):
         raise VcfFormatError(f"{source} line {number}: GT {gt!r} refers to an allele not in REF/ALT")
@@ -201,6 +220,12 @@ def _parse_record(line: str, column: int, out: VcfGenotypes, source: str, number
         out.warnings.append(f"{chromosome}:{position} appears more than once; kept the first line")
         return
     out.calls[key] = call
+
+
+def _site(line: str) -> tuple[str, int] | None:
+    chrom, _, rest = line.partition("\t")
+    pos = rest.partition("\t")[0]
+    return (normalise_chromosome(chrom), int(pos)) if pos.isdigit() else None
 
 
 def _info_end(info: str) -> int | None:
