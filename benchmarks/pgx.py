@@ -58,9 +58,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
                 diplotype_hits += 1
                 example_hits += 1
             else:
-                mismatches.append(
-                    {"example": name, "gene": gene, "kind": "diplotype", "expected": want, "got": got}
-                )
+                mismatches.append({"example": name, "gene": gene, "kind": "diplotype", "expected": want, "got": got})
             want_scores = sorted(d["score"] for d in expected["diplotypes"])
             score_hits += int(want_scores == sorted(d.score for d in result.call.diplotypes))
             table = catalog.tables.get(gene)

@@ -43,8 +43,7 @@ def definition(
             for pos, ref, alts in loci
         ],
         "namedAlleles": [
-            {"name": name, "alleles": values, "reference": i == 0}
-            for i, (name, values) in enumerate(alleles.items())
+            {"name": name, "alleles": values, "reference": i == 0} for i, (name, values) in enumerate(alleles.items())
         ],
     }
     return parse_definition(raw, exemption)

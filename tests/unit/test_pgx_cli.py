@@ -31,9 +31,7 @@ def run(home: Path, *args: str):
 
 def test_guidance_for_a_poor_metabolizer_proposes_alternatives(tmp_path: Path):
     reference("pharmcat", "main", "phenotype")
-    result = run(
-        tmp_path, "pgx", "guidance", "--diplotype", "CYP2C19=*2/*2", "--drug", "clopidogrel", "--json"
-    )
+    result = run(tmp_path, "pgx", "guidance", "--diplotype", "CYP2C19=*2/*2", "--drug", "clopidogrel", "--json")
     assert result.exit_code == 0, result.output
     payload = orjson.loads(result.stdout)
     [insight] = payload["insights"]

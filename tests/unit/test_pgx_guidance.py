@@ -47,9 +47,7 @@ def test_simvastatin_poor_slco1b1_function_is_critical_and_decreased_is_a_warnin
     assert decreased.severity == "warning" and "20 mg" in decreased.recommendation
 
 
-@pytest.mark.parametrize(
-    "drug", ["atorvastatin", "rosuvastatin", "pravastatin", "pitavastatin", "lovastatin"]
-)
+@pytest.mark.parametrize("drug", ["atorvastatin", "rosuvastatin", "pravastatin", "pitavastatin", "lovastatin"])
 def test_other_statins_have_slco1b1_rules(drug: str):
     assert only(drug, gp("SLCO1B1", "Poor Function")).guideline.key == "statins"
 

@@ -136,9 +136,7 @@ def test_not_called_gene_gives_not_called_phenotype():
 
 
 def test_ambiguous_call_with_different_phenotypes_is_indeterminate():
-    call = GeneCall(
-        gene="CYP2C19", called=True, diplotypes=(Diplotype("*1", "*1", 5), Diplotype("*2", "*2", 5))
-    )
+    call = GeneCall(gene="CYP2C19", called=True, diplotypes=(Diplotype("*1", "*1", 5), Diplotype("*2", "*2", 5)))
     assert combined(phenotype_for_call(CYP2C19, call)).phenotype == INDETERMINATE
 
 

@@ -68,9 +68,7 @@ def test_gzip_file_is_read(tmp_path: Path):
 
 def test_named_sample_column_is_selected():
     header = HEADER.replace("\tS1\n", "\tS1\tS2\n")
-    genotypes = parse_vcf(
-        (header + "chr1\t100\t.\tA\tT\t.\tPASS\t.\tGT\t0/0\t1/1\n").splitlines(), sample="S2"
-    )
+    genotypes = parse_vcf((header + "chr1\t100\t.\tA\tT\t.\tPASS\t.\tGT\t0/0\t1/1\n").splitlines(), sample="S2")
     call = genotypes.at("chr1", 100, "A")
     assert genotypes.sample == "S2" and call is not None and call.alleles == ("T", "T")
 

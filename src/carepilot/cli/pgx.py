@@ -19,9 +19,7 @@ from carepilot.knowledge.pgx.phenotype import translate
 from carepilot.knowledge.pgx.report import interpret, positions_of_interest, read_outside_calls
 from carepilot.knowledge.pgx.vcf import read_vcf
 
-pgx_app = typer.Typer(
-    help="Pharmacogenomics: star-allele calls from VCF and CPIC drug guidance.", no_args_is_help=True
-)
+pgx_app = typer.Typer(help="Pharmacogenomics: star-allele calls from VCF and CPIC drug guidance.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -56,19 +54,15 @@ def call(
         table.add_column(column)
     for result in results.values():
         summary = result.phenotype
-        if result.call.called:
-            diplotypes = " or ".join(result.call.diplotype_names)
-        else:
-            diplotypes = "[yellow]not called[/yellow]"
+        called = " or ".join(result.call.diplotype_names)
+        diplotypes = called if result.call.called else "[yellow]not called[/yellow]"
         missing = result.call.missing_positions
         table.add_row(
             result.gene,
             diplotypes,
             summary.phenotype or "[dim]no phenotype table[/dim]",
             "" if summary.activity_score is None else f"{summary.activity_score:g}",
-            f"{len(missing)}: {', '.join(missing[:2])}{' ...' if len(missing) > 2 else ''}"
-            if missing
-            else "none",
+            f"{len(missing)}: {', '.join(missing[:2])}{' ...' if len(missing) > 2 else ''}" if missing else "none",
         )
     console.print(table)
     for result in results.values():
@@ -83,9 +77,7 @@ def guidance(
     diplotype: Annotated[
         list[str], typer.Option("--diplotype", "-d", help="GENE=DIPLOTYPE, e.g. CYP2C19=*2/*2 (repeatable).")
     ],
-    drug: Annotated[
-        str | None, typer.Option(help="Drug name; default: every drug these genes inform.")
-    ] = None,
+    drug: Annotated[str | None, typer.Option(help="Drug name; default: every drug these genes inform.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """CPIC guidance for diplotypes given on the command line (no patient record needed)."""
@@ -97,14 +89,8 @@ def guidance(
         diplotypes[gene.strip().upper()] = value.strip()
     catalog = load_catalog(settings().reference_data, with_definitions=False)
     rules = catalog.rules
-    results = {
-        g: translate(catalog.tables.get(g), g, d, source="command line") for g, d in diplotypes.items()
-    }
-    drugs = (
-        [normalise_drug(drug)]
-        if drug
-        else sorted(d for d in rules.drugs if rules.genes_for(d) & set(results))
-    )
+    results = {g: translate(catalog.tables.get(g), g, d, source="command line") for g, d in diplotypes.items()}
+    drugs = [normalise_drug(drug)] if drug else sorted(d for d in rules.drugs if rules.genes_for(d) & set(results))
     now = datetime.now(UTC)
     insights = []
     undetermined = []

@@ -220,9 +220,7 @@ def _collect(
                 undocumented.append(f"{locus.label} ({allele})")
                 fixed.append(allele)
         if tuple(fixed) != call.alleles:
-            call = SampleCall(
-                call.chromosome, call.position, call.ref, tuple(fixed), call.phased, call.phase_set
-            )
+            call = SampleCall(call.chromosome, call.position, call.ref, tuple(fixed), call.phased, call.phase_set)
         sample.loci.append(locus)
         sample.calls.append(call)
     missing = tuple(
@@ -346,9 +344,7 @@ def _pair_score(h1: _Haplotype, h2: _Haplotype, sample: _Sample, groups: list[li
 
 
 def _discount(h: _Haplotype, sample: _Sample, strand: int = 0) -> int:
-    return sum(
-        1 for i, call in enumerate(sample.calls) if h.wobble[i] and call.alleles[strand] == sample.loci[i].ref
-    )
+    return sum(1 for i, call in enumerate(sample.calls) if h.wobble[i] and call.alleles[strand] == sample.loci[i].ref)
 
 
 def _call_dpyd(
@@ -367,9 +363,7 @@ def _call_dpyd(
     for h in haplotypes:
         if h.allele.reference:
             continue
-        defining = [
-            i for i, locus in enumerate(sample.loci) if h.allele.alleles[index_of[locus.position]] is not None
-        ]
+        defining = [i for i, locus in enumerate(sample.loci) if h.allele.alleles[index_of[locus.position]] is not None]
         if not defining:
             continue
         per_strand = [

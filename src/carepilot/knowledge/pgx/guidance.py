@@ -176,9 +176,7 @@ def _condition(spec: dict[str, Any]) -> GeneCondition:
 @lru_cache(maxsize=1)
 def rule_table() -> RuleTable:
     """The built-in rule table, loaded once per process."""
-    text = (
-        resources.files("carepilot.knowledge").joinpath("data/pgx_guidance.toml").read_text(encoding="utf-8")
-    )
+    text = resources.files("carepilot.knowledge").joinpath("data/pgx_guidance.toml").read_text(encoding="utf-8")
     return parse_rule_table(text)
 
 
@@ -198,15 +196,9 @@ def recommend(
     key = normalise_drug(drug)
     rules = [r for r in table.rules if r.drug == key]
     if not rules:
-        raise UnknownDrugError(
-            f"no pharmacogenomic guidance for {drug!r}; known: {', '.join(sorted(table.drugs))}"
-        )
+        raise UnknownDrugError(f"no pharmacogenomic guidance for {drug!r}; known: {', '.join(sorted(table.drugs))}")
     genes = sorted(table.genes_for(key))
-    known = {
-        g: r
-        for g, r in results.items()
-        if g in genes and r.phenotype not in (None, INDETERMINATE, NOT_CALLED)
-    }
+    known = {g: r for g, r in results.items() if g in genes and r.phenotype not in (None, INDETERMINATE, NOT_CALLED)}
     matched = [r for r in rules if r.matches(known)]
     kept = [r for r in matched if not any(r.genes < other.genes for other in matched)]
     recommendations = [

@@ -138,9 +138,7 @@ def recommendation_insight(rec: Recommendation, patient_id: str, as_of: datetime
             f"**Proposed alternative{'s' if len(alternatives) > 1 else ''}:** {', '.join(alternatives)} "
             "(draft orders; the prescriber decides)."
         )
-    detail_lines.append(
-        f"**Guideline:** {rule.guideline.title}. {rule.guideline.citation}. {rule.guideline.url}"
-    )
+    detail_lines.append(f"**Guideline:** {rule.guideline.title}. {rule.guideline.citation}. {rule.guideline.url}")
     notes = [r.note for r in rec.results if r.note]
     if notes:
         detail_lines.append("**Notes:** " + "; ".join(notes))
@@ -154,13 +152,9 @@ def recommendation_insight(rec: Recommendation, patient_id: str, as_of: datetime
         detail="\n\n".join(detail_lines),
         confidence=Confidence(
             level=f"CPIC {rule.classification}",
-            statement=CLASSIFICATION_WORDS.get(
-                rule.classification, f"CPIC classification {rule.classification}."
-            ),
+            statement=CLASSIFICATION_WORDS.get(rule.classification, f"CPIC classification {rule.classification}."),
         ),
-        source=Source(
-            id=f"{rec.table_id}:{rule.id}", version=rec.table_version, kind="rule", url=rule.guideline.url
-        ),
+        source=Source(id=f"{rec.table_id}:{rule.id}", version=rec.table_version, kind="rule", url=rule.guideline.url),
         explanation=tuple(
             Factor(
                 label=f"{r.gene} {r.diplotype}",

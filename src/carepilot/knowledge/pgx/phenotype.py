@@ -163,9 +163,7 @@ def split_diplotype(text: str) -> tuple[str, ...]:
     return parts
 
 
-def translate(
-    table: PhenotypeTable | None, gene: str, diplotype: str, source: str = "record"
-) -> GenePhenotype:
+def translate(table: PhenotypeTable | None, gene: str, diplotype: str, source: str = "record") -> GenePhenotype:
     """Phenotype and activity score for a diplotype written as ``A/B``."""
     if diplotype.startswith("rs4149056 ") and gene == "SLCO1B1":
         bases = frozenset(diplotype.split(" ", 1)[1].split("/"))
@@ -188,13 +186,9 @@ def translate(
         return _from_bins(table, gene, diplotype, alleles, functions, source)
     row = table.rows.get(tuple(sorted(alleles)))
     if row is not None:
-        return GenePhenotype(
-            gene, diplotype, row.phenotype, _number(row.activity_score), functions, diplotype, source
-        )
+        return GenePhenotype(gene, diplotype, row.phenotype, _number(row.activity_score), functions, diplotype, source)
     if not table.rows:
-        return GenePhenotype(
-            gene, diplotype, "n/a", None, functions, diplotype, source, "table gives no phenotype"
-        )
+        return GenePhenotype(gene, diplotype, "n/a", None, functions, diplotype, source, "table gives no phenotype")
     if gene == "CFTR" and not any(f and "responsive" in f and "non-responsive" not in f for f in functions):
         return GenePhenotype(
             gene, diplotype, "ivacaftor non-responsive in CF patients", None, functions, diplotype, source
@@ -203,9 +197,7 @@ def translate(
         score = sum(table.activity[a] for a in alleles)
         for candidate in table.rows.values():
             if _number(candidate.activity_score) == score:
-                return GenePhenotype(
-                    gene, diplotype, candidate.phenotype, score, functions, diplotype, source
-                )
+                return GenePhenotype(gene, diplotype, candidate.phenotype, score, functions, diplotype, source)
     if all(functions):
         wanted = sorted(f for f in functions if f)
         for key, candidate in table.rows.items():
@@ -220,9 +212,7 @@ def translate(
                     source,
                     "translated from the allele functions",
                 )
-    return GenePhenotype(
-        gene, diplotype, INDETERMINATE, None, functions, diplotype, source, "diplotype not in table"
-    )
+    return GenePhenotype(gene, diplotype, INDETERMINATE, None, functions, diplotype, source, "diplotype not in table")
 
 
 def phenotype_for_call(table: PhenotypeTable | None, call: GeneCall) -> list[GenePhenotype]:
@@ -244,9 +234,7 @@ def combined(phenotypes: list[GenePhenotype]) -> GenePhenotype:
     if all(p.phenotype == first.phenotype and p.activity_score == first.activity_score for p in phenotypes):
         return first
     names = " or ".join(p.diplotype for p in phenotypes)
-    return GenePhenotype(
-        first.gene, names, INDETERMINATE, None, (), None, first.source, "ambiguous diplotype call"
-    )
+    return GenePhenotype(first.gene, names, INDETERMINATE, None, (), None, first.source, "ambiguous diplotype call")
 
 
 def _dpyd(table: PhenotypeTable, call: GeneCall, diplotype: Diplotype) -> GenePhenotype:

@@ -43,9 +43,7 @@ def parse_reported(text: str, resource_id: str = "?") -> tuple[str, str]:
     """``"CYP2C19 *2/*2"`` -> (``CYP2C19``, ``*2/*2``); also ``CYP2C19*2/*2`` and ``CYP2C19: *2/*2``."""
     match = _REPORTED.match(text or "")
     if not match:
-        raise ReportedGenotypeError(
-            f"genotype text {text!r} in {resource_id} does not name a gene and a result"
-        )
+        raise ReportedGenotypeError(f"genotype text {text!r} in {resource_id} does not name a gene and a result")
     gene, rest = match.group("gene"), match.group("rest").strip()
     if gene == "VKORC1":
         core = _VKORC1_PREFIX.sub("", rest).strip()

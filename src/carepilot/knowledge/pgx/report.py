@@ -90,9 +90,7 @@ def interpret(
     return out
 
 
-def as_measurements(
-    results: dict[str, GeneResult], sample: str, effective: datetime | None
-) -> list[Measurement]:
+def as_measurements(results: dict[str, GeneResult], sample: str, effective: datetime | None) -> list[Measurement]:
     """``pgx_genotype`` Measurements for the unambiguous calls, so a VCF result reaches the PatientProfile.
 
     Ambiguous and uncalled genes are left out: an order check must not act on a guess.

@@ -137,14 +137,10 @@ def parse_vcf(
             elif sample in samples:
                 column = 9 + samples.index(sample)
             else:
-                raise VcfFormatError(
-                    f"{source}: sample {sample!r} not found; samples are {', '.join(samples)}"
-                )
+                raise VcfFormatError(f"{source}: sample {sample!r} not found; samples are {', '.join(samples)}")
             genotypes = VcfGenotypes(sample=header[column])
             if len(samples) > 1 and sample is None:
-                genotypes.warnings.append(
-                    f"{len(samples)} samples in the file; read the first ({samples[0]})"
-                )
+                genotypes.warnings.append(f"{len(samples)} samples in the file; read the first ({samples[0]})")
             continue
         if genotypes is None or column is None:
             raise VcfFormatError(f"{source} line {number}: data before the #CHROM header line")
@@ -152,9 +148,7 @@ def parse_vcf(
             continue
         _parse_record(line, column, genotypes, source, number)
     if genotypes is None:
-        raise VcfFormatError(
-            f"{source}: no #CHROM header line" + ("" if saw_fileformat else " (is this a VCF?)")
-        )
+        raise VcfFormatError(f"{source}: no #CHROM header line" + ("" if saw_fileformat else " (is this a VCF?)"))
     return genotypes
 
 
@@ -162,9 +156,7 @@ def _check_assembly(line: str, source: str, number: int) -> None:
     lower = line.lower()
     declares = lower.startswith("##reference=") or (lower.startswith("##contig=") and "assembly=" in lower)
     if declares and any(tag in lower for tag in _NOT_GRCH38) and "grch38" not in lower:
-        raise VcfFormatError(
-            f"{source} line {number}: not on GRCh38 ({line[:80]}); the allele definitions are GRCh38"
-        )
+        raise VcfFormatError(f"{source} line {number}: not on GRCh38 ({line[:80]}); the allele definitions are GRCh38")
 
 
 def _parse_record(line: str, column: int, out: VcfGenotypes, source: str, number: int) -> None:
@@ -206,12 +198,7 @@ def _parse_record(line: str, column: int, out: VcfGenotypes, source: str, number
     if any(i < 0 or i >= len(choices) for i in indexes):
         raise VcfFormatError(f"{source} line {number}: GT {gt!r} refers to an allele not in REF/ALT")
     end = _info_end(info)
-    if (
-        end is not None
-        and end > position
-        and all(i == 0 for i in indexes)
-        and set(alts) <= _SYMBOLIC_REF_ONLY
-    ):
+    if end is not None and end > position and all(i == 0 for i in indexes) and set(alts) <= _SYMBOLIC_REF_ONLY:
         out.reference_blocks.setdefault(chromosome, []).append((position, end))
     alleles = tuple(choices[i] for i in indexes)
     call = SampleCall(chromosome, position, ref, alleles, phased=phased, phase_set=data.get("PS") or None)
