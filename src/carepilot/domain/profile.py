@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 
@@ -135,6 +135,33 @@ class PatientProfile:
     @property
     def patient_id(self) -> str:
         return self.demographics.patient_id
+
+    def truncated(self, at: datetime) -> PatientProfile:
+        """The same patient as known at ``at``: nothing dated later, encounters open then have no end yet."""
+
+        def known(when: datetime | None) -> bool:
+            return when is None or when <= at
+
+        demographics = self.demographics
+        if demographics.deceased is not None and demographics.deceased > at:
+            demographics = replace(demographics, deceased=None)
+        encounters = []
+        for e in self.encounters:
+            if not known(e.start):
+                continue
+            if e.end is not None and e.end > at:
+                e = replace(e, end=None, discharge_disposition=None)
+            encounters.append(e)
+        return replace(
+            self,
+            demographics=demographics,
+            as_of=at,
+            problems=tuple(p for p in self.problems if known(p.onset or p.recorded)),
+            medications=tuple(m for m in self.medications if known(m.authored)),
+            allergies=tuple(a for a in self.allergies if known(a.recorded)),
+            measurements=tuple(m for m in self.measurements if known(m.effective)),
+            encounters=tuple(encounters),
+        )
 
     @property
     def age(self) -> float | None:
