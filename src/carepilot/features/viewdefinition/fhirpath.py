@@ -1,4 +1,4 @@
-"""FHIRPath for ViewDefinitions: ``fhirpathpy`` does the parsing and evaluation; this module adds what it lacks.
+"""FHIRPath for ViewDefinitions: ``fhirpathpy`` parses and evaluates; this module adds what it lacks.
 
 ``fhirpathpy`` (beda.software, pinned ``>=2.0``) is the FHIRPath engine. SQL on FHIR v2 needs a few things it
 does not provide, each added here rather than forking the engine:
@@ -9,8 +9,8 @@ does not provide, each added here rather than forking the engine:
 2. ``getResourceKey()`` and ``getReferenceKey([type])`` (spec "Required additional functions"). Keys are the
    resource's logical id; a reference's key is the id part of ``Type/id``, an absolute URL ending in
    ``Type/id`` (``_history`` ignored) or a ``urn:uuid:``/``urn:oid:`` bundle reference, so that
-   ``getResourceKey() = subject.getReferenceKey(Patient)`` joins across tables. With a type argument a reference
-   whose type is known (from the literal or ``Reference.type``) and differs gives an empty result; a
+   ``getResourceKey() = subject.getReferenceKey(Patient)`` joins across tables. With a type argument a
+   reference whose type is known (from the literal or ``Reference.type``) and differs gives an empty result; a
    ``urn:uuid:`` reference without ``Reference.type`` names no type and is kept.
 3. ``lowBoundary()`` / ``highBoundary()`` (FHIRPath 3.0, used by the suite's ``fn_boundary`` tests) for
    decimal, integer, date, dateTime, instant and time values.
@@ -21,8 +21,8 @@ does not provide, each added here rather than forking the engine:
 6. Typed constants: ``date``/``dateTime``/``instant``/``time`` constants are bound as FHIR-typed nodes so that
    comparisons use date/time semantics; other constants as plain values.
 7. ``ofType``/``is`` consult the FHIR R4 model deterministically. ``fhirpathpy`` keeps the model in a class
-   attribute that only ``is``/``as`` set, so ``ofType(string)`` on a ``code`` answered differently depending on
-   which expression ran first in the process. We set it before every evaluation.
+   attribute that only ``is``/``as`` set, so ``ofType(string)`` on a ``code`` answered differently
+   depending on which expression ran first in the process. We set it before every evaluation.
 
 The module relies on ``fhirpathpy.engine.do_eval`` (its internal entry point) so that the extra functions
 receive typed nodes; the public ``evaluate`` strips type information from user functions' inputs.
@@ -75,7 +75,7 @@ class FhirPath:
         """Evaluate on ``focus`` (a collection of dicts or nodes); returns engine nodes/values."""
         model = _model()
         _engine_constants.reset()  # now()/today() are fixed per evaluation, as the engine expects
-        TypeInfo.model = model
+        TypeInfo.model = model  # type: ignore[assignment]  # engine declares it None-typed
         ctx: dict[str, Any] = {
             "dataRoot": focus,
             "vars": {"context": focus, "ucum": UCUM, **variables},

@@ -130,7 +130,7 @@ class Constant(BaseModel):
             raise ValueError(f"constant {raw.get('name')!r}: {key} is not an allowed constant type")
         fhir_type, json_types = CONSTANT_TYPES[key]
         value = raw[key]
-        if isinstance(value, bool) and bool not in json_types or not isinstance(value, json_types):
+        if (isinstance(value, bool) and bool not in json_types) or not isinstance(value, json_types):
             raise ValueError(f"constant {raw.get('name')!r}: {key} has a {type(value).__name__} value")
         return {"name": raw.get("name"), "fhir_type": fhir_type, "value": value}
 

@@ -32,7 +32,7 @@ MAX_REPEAT_DEPTH = 64
 
 
 class ViewEvaluationError(InputError):
-    """A view cannot be evaluated on a resource (a non-boolean where, several values in a scalar column...)."""
+    """A view cannot be evaluated on a resource (non-boolean where, several values in a scalar column)."""
 
 
 def run_view(
