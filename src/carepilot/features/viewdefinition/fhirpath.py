@@ -24,6 +24,10 @@ does not provide, each added here rather than forking the engine:
    attribute that only ``is``/``as`` set, so ``ofType(string)`` on a ``code`` answered differently
    depending on which expression ran first in the process. We set it before every evaluation.
 
+8. Syntax errors are errors. ``fhirpathpy.parse`` installs a silent ANTLR error listener, so ``name.where(``
+   parsed into a partial tree and ran; we parse with its grammar and AST listener but a collecting listener,
+   and also refuse text left over after the expression.
+
 The module relies on ``fhirpathpy.engine.do_eval`` (its internal entry point) so that the extra functions
 receive typed nodes; the public ``evaluate`` strips type information from user functions' inputs.
 """
@@ -38,11 +42,17 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from antlr4 import CommonTokenStream, InputStream, Token
+from antlr4.error.ErrorListener import ErrorListener
+from antlr4.tree.Tree import ParseTreeWalker
 from fhirpathpy.engine import do_eval
+from fhirpathpy.engine.invocations import invocation_registry
 from fhirpathpy.engine.invocations.constants import constants as _engine_constants
 from fhirpathpy.engine.nodes import FP_DateTime, FP_Quantity, FP_Time, FP_Type, ResourceNode, TypeInfo
 from fhirpathpy.models import models as _fhirpath_models
-from fhirpathpy.parser import parse
+from fhirpathpy.parser.ASTPathListener import ASTPathListener
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from carepilot.errors import InputError
 
@@ -97,6 +107,12 @@ class FhirPath:
         _collect_external_constants(self.tree, found)
         return found
 
+    def unknown_functions(self) -> set[str]:
+        """Functions the expression calls that neither the engine nor this module provides."""
+        called: set[str] = set()
+        _collect_functions(self.tree, called)
+        return {name for name in called if name not in invocation_registry and name not in FUNCTIONS}
+
 
 def compile_path(expression: str) -> FhirPath:
     """Parse an expression once; InvalidFhirPath names it when it does not parse."""
@@ -105,12 +121,45 @@ def compile_path(expression: str) -> FhirPath:
     return FhirPath(expression, _parse(expression))
 
 
+class _SyntaxErrors(ErrorListener):
+    """Collects syntax errors; fhirpathpy's own parse() silently recovers from them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[str] = []
+
+    def syntaxError(self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any) -> None:
+        self.errors.append(f"column {column}: {msg}")
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
 @lru_cache(maxsize=4096)
 def _parse(expression: str) -> Mapping[str, Any]:
+    """fhirpathpy's grammar and AST listener, with syntax errors reported instead of recovered from."""
+    listener = _SyntaxErrors()
     try:
-        tree = parse(expression)
+        lexer = FHIRPathLexer(InputStream(expression))
+        lexer.recover = _raise
+        lexer.removeErrorListeners()
+        lexer.addErrorListener(listener)
+        tokens = CommonTokenStream(lexer)
+        parser = FHIRPathParser(tokens)
+        parser.buildParseTrees = True
+        parser.removeErrorListeners()
+        parser.addErrorListener(listener)
+        ast = ASTPathListener()
+        ParseTreeWalker().walk(ast, parser.expression())
+        trailing = tokens.LA(1) != Token.EOF
     except Exception as exc:  # ANTLR raises its own exception classes for lexer and parser errors
         raise InvalidFhirPath(f"invalid FHIRPath {expression!r}: {exc}") from exc
+    if listener.errors:
+        raise InvalidFhirPath(f"invalid FHIRPath {expression!r}: {listener.errors[0]}")
+    if trailing:
+        raise InvalidFhirPath(f"invalid FHIRPath {expression!r}: unexpected text after the expression")
+    tree: Mapping[str, Any] = ast.parentStack[0]
     if not tree or not tree.get("children"):
         raise InvalidFhirPath(f"invalid FHIRPath {expression!r}: nothing parsed")
     return tree
@@ -124,6 +173,16 @@ def _collect_external_constants(node: Mapping[str, Any], found: set[str]) -> Non
     for child in node.get("children", []) or []:
         if isinstance(child, Mapping):
             _collect_external_constants(child, found)
+
+
+def _collect_functions(node: Mapping[str, Any], found: set[str]) -> None:
+    if node.get("type") == "Functn":
+        children = node.get("children") or []
+        if children and children[0].get("type") == "Identifier":
+            found.add(str(children[0].get("text", "")).strip("`"))
+    for child in node.get("children", []) or []:
+        if isinstance(child, Mapping):
+            _collect_functions(child, found)
 
 
 # --- values -----------------------------------------------------------------------------------------------

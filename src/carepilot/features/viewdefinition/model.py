@@ -246,6 +246,11 @@ class _Compiler:
             compiled = compile_path(expression)
         except InvalidFhirPath as exc:
             raise InvalidViewDefinition(f"{where}: {exc}") from exc
+        functions = compiled.unknown_functions()
+        if functions:
+            raise InvalidViewDefinition(
+                f"{where}: unknown FHIRPath function(s) {', '.join(sorted(functions))}"
+            )
         unknown = compiled.constants_used() - self.known
         if unknown:
             raise InvalidViewDefinition(
