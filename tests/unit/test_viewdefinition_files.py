@@ -110,3 +110,13 @@ def test_views_run_refuses_an_invalid_view_with_an_input_error(tmp_path: Path) -
     result = CliRunner().invoke(app, ["views", "run", str(view_file), "--input", str(tmp_path)])
     assert result.exit_code != 0
     assert "resource" in str(result.exception)
+
+
+def test_views_list_and_validate_describe_the_bundled_views() -> None:
+    listed = CliRunner().invoke(app, ["views", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    names = {v["name"]: v for v in json.loads(listed.output)}
+    assert names["observations"]["resource"] == "Observation"
+    checked = CliRunner().invoke(app, ["views", "validate", "conditions", "--json"])
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.output)["columns"][0]["name"] == "condition_id"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 
 from carepilot.cli.console import console, print_json
-from carepilot.features.viewdefinition import iter_rows, parse_view
+from carepilot.features.viewdefinition import OutputColumn, iter_rows, parse_view
 from carepilot.features.viewdefinition.sources import iter_resources, read_view
 from carepilot.features.viewdefinition.tables import write_rows
+from carepilot.features.views import available_views, view_definition
 
 views_app = typer.Typer(help="SQL on FHIR v2 ViewDefinitions: tabular views of FHIR data (docs/views.md).")
 
@@ -22,9 +23,53 @@ def register(app: typer.Typer) -> None:
     app.add_typer(views_app, name="views")
 
 
+ViewArg = Annotated[
+    str, typer.Argument(metavar="VIEW", help="ViewDefinition JSON file, or the name of a bundled view.")
+]
+
+
+@views_app.command("list", help="List the project's bundled views.")
+def list_views(
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    views = {name: parse_view(view_definition(name)) for name in available_views()}
+    if json_out:
+        print_json(
+            [
+                {"name": name, "resource": v.resource, "columns": [c.name for c in v.columns]}
+                for name, v in views.items()
+            ]
+        )
+        return
+    table = Table(title="bundled views")
+    table.add_column("name")
+    table.add_column("resource")
+    table.add_column("columns", overflow="fold")
+    for name, v in views.items():
+        table.add_row(name, v.resource, ", ".join(c.name for c in v.columns))
+    console.print(table)
+
+
+@views_app.command("validate", help="Check a ViewDefinition and print its columns; exit code 2 when invalid.")
+def validate(
+    view_ref: ViewArg,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    view = parse_view(_load(view_ref))
+    columns = [{"name": c.name, "type": c.type, "collection": c.collection} for c in view.columns]
+    if json_out:
+        print_json({"valid": True, "resource": view.resource, "columns": columns})
+        return
+    console.print(f"[green]valid[/green]: {view.resource} view with {len(columns)} columns")
+    for col in columns:
+        console.print(
+            f"  {col['name']}: {col['type'] or 'untyped'}" + (" (collection)" if col["collection"] else "")
+        )
+
+
 @views_app.command("run", help="Run a ViewDefinition over FHIR JSON, Bundle or NDJSON files and folders.")
 def run(
-    view_path: Annotated[Path, typer.Argument(metavar="VIEW.json", help="ViewDefinition JSON file.")],
+    view_ref: ViewArg,
     inputs: Annotated[
         list[Path],
         typer.Option("--input", "-i", help="FHIR JSON / Bundle / NDJSON file or folder (repeatable)."),
@@ -36,7 +81,7 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable summary and rows.")] = False,
 ) -> None:
     started = time.perf_counter()
-    view = parse_view(read_view(view_path))
+    view = parse_view(_load(view_ref))
     counter = _Counter()
     rows = iter_rows(view, counter.wrap(iter_resources(inputs)))
     preview: list[dict[str, Any]] = []
@@ -67,11 +112,11 @@ def run(
         )
         return
     # A terminal fits only so many columns; the rest are named, and --json / --out carry them all.
-    fit = max(1, console.width // 16)
-    shown_cols = view.columns[:fit]
-    table = Table(title=f"view {view.name or view_path.stem} ({view.resource})")
+    shown_cols = _fitting_columns(view.columns, preview, console.width)
+    fit = len(shown_cols)
+    table = Table(title=f"view {view.name or Path(view_ref).stem} ({view.resource})")
     for col in shown_cols:
-        table.add_column(col.name, overflow="ellipsis", no_wrap=True, max_width=40)
+        table.add_column(col.name, overflow="ellipsis", no_wrap=True, max_width=_MAX_CELL)
     for row in preview:
         table.add_row(*(_cell(row.get(c.name)) for c in shown_cols))
     console.print(table)
@@ -81,6 +126,33 @@ def run(
         hidden = ", ".join(c.name for c in view.columns[fit:])
         console.print(f"  [dim]{len(view.columns) - fit} more columns not shown: {hidden}[/dim]")
     console.print(f"  {shown} from {counter.count} resources in {seconds:.2f} s{written}")
+
+
+_MAX_CELL = 18
+
+
+def _fitting_columns(
+    columns: Sequence[OutputColumn], rows: list[dict[str, Any]], width: int
+) -> list[OutputColumn]:
+    """As many leading columns as fit the terminal, each at most _MAX_CELL characters wide."""
+    chosen: list[OutputColumn] = []
+    used = 1
+    for col in columns:
+        widest = max([len(col.name)] + [len(_cell(r.get(col.name))) for r in rows])
+        need = min(widest, _MAX_CELL) + 3
+        if chosen and used + need > width:
+            break
+        chosen.append(col)
+        used += need
+    return chosen
+
+
+def _load(view_ref: str) -> Mapping[str, Any]:
+    """A view from a file path, else a bundled view of that name."""
+    path = Path(view_ref)
+    if path.exists() or view_ref.endswith(".json"):
+        return read_view(path)
+    return view_definition(view_ref)
 
 
 class _Counter:
@@ -97,7 +169,7 @@ class _Counter:
 
 def _cell(value: Any) -> str:
     if value is None:
-        return "[dim]null[/dim]"
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
