@@ -159,3 +159,24 @@ def test_a_compiled_view_pickles_for_use_in_worker_processes() -> None:
     )
     clone = pickle.loads(pickle.dumps(compiled))
     assert run_view(clone, PATIENTS) == run_view(compiled, PATIENTS) == [{"old": False}, {"old": True}]
+
+
+def test_primitive_extensions_without_values_add_no_nulls_to_collections() -> None:
+    patient = {
+        "resourceType": "Patient",
+        "_birthDate": {"extension": [{"url": "u", "valueString": "unknown"}]},
+        "name": [{"given": ["A", None], "_given": [None, {"extension": [{"url": "u"}]}]}],
+    }
+    definition = {
+        "resource": "Patient",
+        "select": [
+            {
+                "column": [
+                    {"name": "born", "path": "birthDate"},
+                    {"name": "given", "path": "name.given", "collection": True},
+                    {"name": "why", "path": "birthDate.extension('u').value.ofType(string)"},
+                ]
+            }
+        ],
+    }
+    assert run_view(definition, [patient]) == [{"born": None, "given": ["A"], "why": "unknown"}]

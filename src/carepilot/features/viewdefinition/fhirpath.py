@@ -204,6 +204,8 @@ def to_python(items: Iterable[Any]) -> list[Any]:
     out: list[Any] = []
     for item in items:
         data = item.data if isinstance(item, ResourceNode) else item
+        if data is None:
+            continue  # JSON null keeps primitive arrays aligned with their "_name" extension arrays
         if isinstance(data, Mapping) and list(data.keys()) == ["extension"]:
             continue  # the engine's stand-in for a primitive's extension without a value
         out.append(_plain(data))
