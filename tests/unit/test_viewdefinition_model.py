@@ -39,6 +39,7 @@ def test_a_minimal_view_compiles_with_its_columns_in_order() -> None:
         ({}, "resource"),
         ({"select": [{"column": [{"name": "id", "path": "id"}]}]}, "resource"),
         (view(select=[]), "select"),
+        (view(resource="Patinet"), "not a FHIR R4 resource type"),
         (view(select=[{"forEach": 1}]), "forEach"),
         (view(select=[{"forEach": "@@"}]), "invalid FHIRPath"),
         (view(select=[{"forEach": "name", "forEachOrNull": "name"}]), "only one of"),

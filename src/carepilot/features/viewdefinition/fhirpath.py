@@ -74,6 +74,15 @@ def _model() -> dict[str, Any]:
     return _fhirpath_models["r4"]
 
 
+@lru_cache(maxsize=1)
+def resource_types() -> frozenset[str]:
+    """FHIR R4 resource type names, from the engine's R4 model."""
+    parents: Mapping[str, str] = _model()["type2Parent"]
+    return frozenset(
+        t for t, p in parents.items() if p in ("Resource", "DomainResource") and t != "DomainResource"
+    )
+
+
 @dataclass(frozen=True)
 class FhirPath:
     """One parsed FHIRPath expression, evaluated many times."""

@@ -23,6 +23,7 @@ from carepilot.features.viewdefinition.fhirpath import (
     InvalidFhirPath,
     compile_path,
     constant_value,
+    resource_types,
 )
 
 
@@ -218,6 +219,8 @@ def parse_view(definition: Mapping[str, Any] | ViewDefinition | CompiledView) ->
             view = ViewDefinition.model_validate(dict(definition))
         except ValidationError as exc:
             raise InvalidViewDefinition(_describe(exc)) from exc
+    if view.resource not in resource_types():
+        raise InvalidViewDefinition(f"resource {view.resource!r} is not a FHIR R4 resource type")
     constants: dict[str, Any] = {}
     for const in view.constant or []:
         if not NAME_PATTERN.match(const.name):
