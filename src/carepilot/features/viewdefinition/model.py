@@ -163,6 +163,11 @@ class OutputColumn:
     type: str | None
     collection: bool
     description: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def tag(self, name: str) -> str | None:
+        """Value of the column tag ``name`` (e.g. ``ansi/type``), if set."""
+        return next((value for key, value in self.tags if key == name), None)
 
 
 @dataclass(frozen=True)
@@ -273,7 +278,8 @@ class _Compiler:
             columns.append(
                 CompiledColumn(col.name, self.path(col.path, f"{at}.path"), col.type, bool(col.collection))
             )
-            output.append(OutputColumn(col.name, col.type, bool(col.collection), col.description))
+            tags = tuple((t.name, t.value) for t in col.tag or [])
+            output.append(OutputColumn(col.name, col.type, bool(col.collection), col.description, tags))
         selects = tuple(self.select(s, f"{where}select[{i}].") for i, s in enumerate(node.select or []))
         for sub in selects:
             output.extend(sub.output)

@@ -88,13 +88,21 @@ def _write_ndjson(rows: Iterable[dict[str, Any]], path: Path) -> int:
     return count
 
 
+def to_arrow(rows: Iterable[dict[str, Any]], columns: Sequence[OutputColumn]) -> pa.Table:
+    """Rows as an Arrow table typed by the view's columns (for DuckDB, pandas, Spark)."""
+    batch = list(rows)
+    schema = arrow_schema(columns)
+    return pa.Table.from_pydict(
+        {c.name: [_arrow_value(r.get(c.name), c) for r in batch] for c in columns}, schema=schema
+    )
+
+
 def _write_parquet(rows: Iterable[dict[str, Any]], columns: Sequence[OutputColumn], path: Path) -> int:
     schema = arrow_schema(columns)
     count = 0
     with pq.ParquetWriter(path, schema) as writer:
         for batch in _batches(rows, BATCH_ROWS):
-            data = {c.name: [_arrow_value(r.get(c.name), c) for r in batch] for c in columns}
-            writer.write_table(pa.Table.from_pydict(data, schema=schema))
+            writer.write_table(to_arrow(batch, columns))
             count += len(batch)
         if count == 0:
             writer.write_table(schema.empty_table())
