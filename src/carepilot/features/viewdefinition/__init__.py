@@ -1,4 +1,7 @@
-"""SQL on FHIR v2 ViewDefinitions: parse, validate and run them over FHIR resources (pure; no I/O)."""
+"""SQL on FHIR v2 ViewDefinitions: parse, validate and run them over FHIR resources.
+
+model, fhirpath, runner, conformance and sql are pure; sources.py reads files and tables.py writes them.
+"""
 
 from carepilot.features.viewdefinition.model import (
     CompiledView,
