@@ -16,9 +16,7 @@ def reference(*parts: str) -> Path:
     """Path inside the shared reference data; skips the calling test with a clear message when absent."""
     path = REFERENCE_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(
-            f"reference data {path} is absent (set CAREPILOT_REFERENCE_DATA to the shared data folder)"
-        )
+        pytest.skip(f"reference data {path} is absent (set CAREPILOT_REFERENCE_DATA to the shared data folder)")
     return path
 
 
