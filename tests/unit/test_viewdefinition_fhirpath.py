@@ -11,9 +11,9 @@ from carepilot.features.viewdefinition.fhirpath import (
     FhirPathEvaluationError,
     InvalidFhirPath,
     compile_path,
-    reference_key,
     to_python,
 )
+from carepilot.features.viewdefinition.keys import reference_key
 
 
 def ev(resource: Any, expression: str, **variables: Any) -> list[Any]:

@@ -6,12 +6,8 @@ does not provide, each added here rather than forking the engine:
 1. ``$this`` at the root of an expression. ``fhirpathpy`` only binds ``$this`` inside function arguments, so
    ``$this`` as a column path (the spec's idiom for a ``forEach`` over primitives, e.g. ``name.given``) raises
    ``KeyError``. We build the evaluation context ourselves and bind ``$this`` to the focus.
-2. ``getResourceKey()`` and ``getReferenceKey([type])`` (spec "Required additional functions"). Keys are the
-   resource's logical id; a reference's key is the id part of ``Type/id``, an absolute URL ending in
-   ``Type/id`` (``_history`` ignored) or a ``urn:uuid:``/``urn:oid:`` bundle reference, so that
-   ``getResourceKey() = subject.getReferenceKey(Patient)`` joins across tables. With a type argument a
-   reference whose type is known (from the literal or ``Reference.type``) and differs gives an empty result; a
-   ``urn:uuid:`` reference without ``Reference.type`` names no type and is kept.
+2. ``getResourceKey()`` and ``getReferenceKey([type])`` (spec "Required additional functions"), defined in
+   ``keys.py``: logical ids, whichever reference form a feed uses.
 3. ``lowBoundary()`` / ``highBoundary()`` (FHIRPath 3.0, used by the suite's ``fn_boundary`` tests) for
    decimal, integer, date, dateTime, instant and time values.
 4. ``join()`` on an empty collection returns ``''`` (FHIRPath: join of no strings is the empty string);
@@ -55,6 +51,8 @@ from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from carepilot.errors import InputError
+from carepilot.features.viewdefinition.fastpath import Fallback, Step, compile_steps, run_steps
+from carepilot.features.viewdefinition.keys import reference_keys, resource_keys
 
 UCUM = "http://unitsofmeasure.org"
 # Variables every expression may use besides the view's constants (%context and %ucum are FHIRPath's own).
@@ -89,6 +87,16 @@ class FhirPath:
 
     expression: str
     tree: Mapping[str, Any]
+    steps: tuple[Step, ...] | None = None
+
+    def values(self, focus: list[Any], variables: Mapping[str, Any]) -> list[Any]:
+        """Plain Python values of the expression: the quick path when it applies, else the engine."""
+        if self.steps is not None:
+            try:
+                return to_python(run_steps(self.steps, focus, variables))
+            except Fallback:
+                pass
+        return to_python(self.evaluate(focus, variables))
 
     def evaluate(self, focus: list[Any], variables: Mapping[str, Any]) -> list[Any]:
         """Evaluate on ``focus`` (a collection of dicts or nodes); returns engine nodes/values."""
@@ -123,11 +131,15 @@ class FhirPath:
         return {name for name in called if name not in invocation_registry and name not in FUNCTIONS}
 
 
-def compile_path(expression: str) -> FhirPath:
-    """Parse an expression once; InvalidFhirPath names it when it does not parse."""
+def compile_path(expression: str, quick: bool = True) -> FhirPath:
+    """Parse an expression once; InvalidFhirPath names it when it does not parse.
+
+    With ``quick`` the plainest shapes also get steps for the quick evaluator (see fastpath.py).
+    """
     if not isinstance(expression, str) or not expression.strip():
         raise InvalidFhirPath(f"FHIRPath expression must be a non-empty string, got {expression!r}")
-    return FhirPath(expression, _parse(expression))
+    tree = _parse(expression)
+    return FhirPath(expression, tree, compile_steps(tree) if quick else None)
 
 
 class _SyntaxErrors(ErrorListener):
@@ -251,49 +263,12 @@ def _data(item: Any) -> Any:
 
 
 def _get_resource_key(ctx: dict[str, Any], coll: list[Any]) -> list[Any]:
-    keys = []
-    for item in coll:
-        data = _data(item)
-        if isinstance(data, Mapping) and "resourceType" in data and data.get("id") is not None:
-            keys.append(str(data["id"]))
-    return keys
-
-
-_HISTORY = re.compile(r"/_history/[^/]+$")
-
-
-def reference_key(reference: Mapping[str, Any]) -> tuple[str | None, str] | None:
-    """(type or None, key) of a Reference element, or None when it has no resolvable literal reference."""
-    literal = reference.get("reference")
-    declared = reference.get("type")
-    if not isinstance(literal, str) or not literal or literal.startswith("#"):
-        return None
-    for prefix in ("urn:uuid:", "urn:oid:"):
-        if literal.startswith(prefix):
-            return (declared if isinstance(declared, str) else None, literal[len(prefix) :])
-    parts = [p for p in _HISTORY.sub("", literal.split("?", 1)[0]).split("/") if p]
-    if not parts:
-        return None
-    if len(parts) >= 2:
-        return (parts[-2], parts[-1])
-    return (declared if isinstance(declared, str) else None, parts[-1])
+    return list(resource_keys(_data(item) for item in coll))
 
 
 def _get_reference_key(ctx: dict[str, Any], coll: list[Any], type_info: TypeInfo | None = None) -> list[Any]:
     wanted = type_info.name if isinstance(type_info, TypeInfo) else None
-    keys = []
-    for item in coll:
-        data = _data(item)
-        if not isinstance(data, Mapping):
-            continue
-        parsed = reference_key(data)
-        if parsed is None:
-            continue
-        ref_type, key = parsed
-        if wanted is not None and ref_type is not None and ref_type != wanted:
-            continue
-        keys.append(key)
-    return keys
+    return list(reference_keys((_data(item) for item in coll), wanted))
 
 
 def _join(ctx: dict[str, Any], coll: list[Any], separator: Any = "") -> str:

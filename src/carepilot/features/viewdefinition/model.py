@@ -209,8 +209,13 @@ class CompiledView:
         return self.root.output
 
 
-def parse_view(definition: Mapping[str, Any] | ViewDefinition | CompiledView) -> CompiledView:
-    """Validate and compile a ViewDefinition; InvalidViewDefinition says what is wrong and where."""
+def parse_view(
+    definition: Mapping[str, Any] | ViewDefinition | CompiledView, quick: bool = True
+) -> CompiledView:
+    """Validate and compile a ViewDefinition; InvalidViewDefinition says what is wrong and where.
+
+    ``quick=False`` evaluates every path with the FHIRPath engine alone (to check the quick path).
+    """
     if isinstance(definition, CompiledView):
         return definition
     if isinstance(definition, ViewDefinition):
@@ -234,7 +239,7 @@ def parse_view(definition: Mapping[str, Any] | ViewDefinition | CompiledView) ->
             raise InvalidViewDefinition(f"constant {const.name!r} is defined twice or shadows a built-in")
         constants[const.name] = constant_value(const.fhir_type, const.value)
     known = set(constants) | BUILTIN_VARIABLES
-    compiler = _Compiler(known)
+    compiler = _Compiler(known, quick)
     where = tuple(compiler.path(w.path, f"where[{i}].path") for i, w in enumerate(view.where or []))
     root = compiler.select(Select(select=view.select), "")
     seen: set[str] = set()
@@ -246,12 +251,13 @@ def parse_view(definition: Mapping[str, Any] | ViewDefinition | CompiledView) ->
 
 
 class _Compiler:
-    def __init__(self, known_variables: set[str]) -> None:
+    def __init__(self, known_variables: set[str], quick: bool) -> None:
         self.known = known_variables
+        self.quick = quick
 
-    def path(self, expression: str, where: str) -> FhirPath:
+    def path(self, expression: str, where: str, quick: bool = True) -> FhirPath:
         try:
-            compiled = compile_path(expression)
+            compiled = compile_path(expression, quick=quick and self.quick)
         except InvalidFhirPath as exc:
             raise InvalidViewDefinition(f"{where}: {exc}") from exc
         functions = compiled.unknown_functions()
@@ -295,8 +301,11 @@ class _Compiler:
                     )
             output.extend(union[0].output)
         iteration = node.forEach if node.forEach is not None else node.forEachOrNull
-        for_each = self.path(iteration, f"{where}forEach") if iteration is not None else None
-        repeat = tuple(self.path(p, f"{where}repeat[{i}]") for i, p in enumerate(node.repeat or []))
+        # Foci feed later paths, which need the engine's typed nodes: no quick path for iterations.
+        for_each = self.path(iteration, f"{where}forEach", quick=False) if iteration is not None else None
+        repeat = tuple(
+            self.path(p, f"{where}repeat[{i}]", quick=False) for i, p in enumerate(node.repeat or [])
+        )
         return CompiledSelect(
             columns=tuple(columns),
             selects=selects,

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from carepilot.errors import InputError
-from carepilot.features.viewdefinition.fhirpath import FhirPath, to_python
+from carepilot.features.viewdefinition.fhirpath import FhirPath
 from carepilot.features.viewdefinition.model import (
     CompiledSelect,
     CompiledView,
@@ -72,7 +72,7 @@ def resource_rows(view: CompiledView, resource: Mapping[str, Any]) -> list[dict[
 
 
 def _passes(path: FhirPath, focus: list[Any], variables: dict[str, Any], resource: Mapping[str, Any]) -> bool:
-    values = to_python(path.evaluate(focus, variables))
+    values = path.values(focus, variables)
     if not values:
         return False
     if len(values) > 1 or not isinstance(values[0], bool):
@@ -141,7 +141,7 @@ def _columns(
 ) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for col in node.columns:
-        values = to_python(col.path.evaluate(focus, variables))
+        values = col.path.values(focus, variables)
         if col.collection:
             row[col.name] = [_coerce(v, col.type) for v in values]
         elif len(values) > 1:
