@@ -5,21 +5,26 @@ view over the file's resources and compares rows order-insensitively. Writes the
 ``test_report.json`` (``{"<file>.json": {"tests": [{"name", "result": {"passed", "error"?}}]}}``) to the
 ``report`` option's path (default: ``test_report.json`` in CAREPILOT_HOME).
 
-Options: ``report=PATH`` where to write test_report.json; ``data=PATH`` another suite folder.
+Options: ``report=PATH`` where to write test_report.json; ``data=PATH`` another suite folder;
+``throughput=N`` also times the bundled views on N Synthea bundles (default 5; 0 skips), with the quick
+FHIRPath path and with the engine alone, as a ratio measured in the same run.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from carepilot.bench import BenchReport, environment, require_reference
 from carepilot.config import Settings
 from carepilot.errors import BenchmarkError
+from carepilot.features.viewdefinition import parse_view, run_view
 from carepilot.features.viewdefinition.conformance import CaseResult, iter_cases, run_case
-from carepilot.features.viewdefinition.sources import read_json
+from carepilot.features.viewdefinition.sources import iter_resources, read_json
+from carepilot.features.views import available_views, view_definition
 
 
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:
@@ -47,20 +52,51 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     }
     report_path.write_bytes(orjson.dumps(suite_report, option=orjson.OPT_INDENT_2))
     passed = len(cases) - len(failed)
+    notes = [f"test_report.json written to {report_path}"]
+    metrics: dict[str, Any] = {
+        "passed": passed,
+        "total": len(cases),
+        "failed_tests": failed,
+        "files": len(results),
+        "pass_rate": round(passed / len(cases), 4),
+        "target_met": not failed,
+        "suite_seconds": round(seconds, 3),
+    }
+    bundles = int(options.get("throughput", "5"))
+    synthea = settings.reference_data / "synthea_fhir_r4"
+    if bundles > 0 and synthea.is_dir():
+        metrics["throughput"] = _throughput(sorted(synthea.glob("*.json"))[:bundles])
+    elif bundles > 0:
+        notes.append(f"throughput skipped: no Synthea bundles at {synthea}")
     return BenchReport(
         benchmark="sof",
         dataset=f"SQL on FHIR v2 test suite ({folder})",
         n=len(cases),
-        metrics={
-            "passed": passed,
-            "total": len(cases),
-            "failed_tests": failed,
-            "files": len(results),
-            "pass_rate": round(passed / len(cases), 4),
-            "target_met": not failed,
-        },
+        metrics=metrics,
         baselines={"reference implementations (suite claim)": {"passed": len(cases), "total": len(cases)}},
-        seconds=round(seconds, 3),
         environment=environment(),
-        notes=[f"test_report.json written to {report_path}"],
+        notes=notes,
     )
+
+
+def _throughput(files: list[Path]) -> dict[str, Any]:
+    """Resources per second for each bundled view, quick path versus engine alone, on the same resources."""
+    resources = list(iter_resources(files))
+    out: dict[str, Any] = {"bundles": len(files), "resources": len(resources)}
+    for name in available_views():
+        timings = {}
+        for label, quick in (("quick", True), ("engine", False)):
+            view = parse_view(view_definition(name), quick=quick)
+            matching = sum(1 for r in resources if r.get("resourceType") == view.resource)
+            started = time.perf_counter()
+            rows = run_view(view, resources)
+            timings[label] = (time.perf_counter() - started, matching, len(rows))
+        (fast, matching, rows), (slow, _, _) = timings["quick"], timings["engine"]
+        out[name] = {
+            "resources": matching,
+            "rows": rows,
+            "resources_per_s_quick": round(matching / fast, 1) if fast else None,
+            "resources_per_s_engine": round(matching / slow, 1) if slow else None,
+            "speedup": round(slow / fast, 2) if fast else None,
+        }
+    return out
