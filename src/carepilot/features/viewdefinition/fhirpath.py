@@ -19,10 +19,10 @@ does not provide, each added here rather than forking the engine:
 7. ``ofType``/``is`` consult the FHIR R4 model deterministically. ``fhirpathpy`` keeps the model in a class
    attribute that only ``is``/``as`` set, so ``ofType(string)`` on a ``code`` answered differently
    depending on which expression ran first in the process. We set it before every evaluation.
-
 8. Syntax errors are errors. ``fhirpathpy.parse`` installs a silent ANTLR error listener, so ``name.where(``
    parsed into a partial tree and ran; we parse with its grammar and AST listener but a collecting listener,
    and also refuse text left over after the expression.
+9. Speed: ``FhirPath.values`` tries the quick evaluator of ``fastpath.py`` for plain shapes first.
 
 The module relies on ``fhirpathpy.engine.do_eval`` (its internal entry point) so that the extra functions
 receive typed nodes; the public ``evaluate`` strips type information from user functions' inputs.
