@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import bench, pgx, records
+from carepilot.cli import bench, pgx, records, views
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -45,6 +45,7 @@ app = typer.Typer(
 records.register(app)
 bench.register(app)
 pgx.register(app)
+views.register(app)
 
 
 def main() -> None:
