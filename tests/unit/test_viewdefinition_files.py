@@ -108,8 +108,8 @@ def test_views_run_refuses_an_invalid_view_with_an_input_error(tmp_path: Path) -
     view_file = tmp_path / "view.json"
     view_file.write_text(json.dumps({"select": []}))
     result = CliRunner().invoke(app, ["views", "run", str(view_file), "--input", str(tmp_path)])
-    assert result.exit_code != 0
-    assert "resource" in str(result.exception)
+    assert result.exit_code == 2
+    assert "resource" in result.stderr
 
 
 def test_views_list_and_validate_describe_the_bundled_views() -> None:
