@@ -44,6 +44,7 @@ from carepilot.domain.insight import (
 )
 from carepilot.domain.profile import PatientProfile
 from carepilot.errors import InputError
+from carepilot.knowledge.safety import safety_insights
 
 ENGINE = "warfarin-dose"
 
@@ -566,3 +567,10 @@ def warfarin_dose_insight(
         severity=Severity.WARNING if cov.amiodarone else Severity.INFO,
         topic="warfarin-dose",
     )
+
+
+def warfarin_start_insights(
+    profile: PatientProfile, *, model: DoseModel | None = None
+) -> list[Insight | Declined]:
+    """For a patient starting warfarin: the dose Insight, then every safety alert for the warfarin order."""
+    return [warfarin_dose_insight(profile, model=model), *safety_insights(profile, ["warfarin"])]
