@@ -88,7 +88,8 @@ def normalise_variant(gene: str, text: str) -> str:
     if re.fullmatch(r"C\.\S+", up) or re.search(r"\b(MUTATION|MUTANT|MUTATED|PATHOGENIC|VARIANT)\b", up):
         return "MUTATION"
     if "FUSION" in up or "REARRANGE" in up or re.fullmatch(r"[A-Z0-9]+-[A-Z0-9]+", up):
-        return "FUSION" if up.split()[0] not in ("EXON",) else up
+        # "ALK FUSION G1202R" is a resistance mutation inside a fusion, not the fusion itself.
+        return up if re.search(r"\b[A-Z]\d{3,}", up) else "FUSION"
     if up in ("AMP", "AMPLIFIED", "AMPLIFICATION", "COPY NUMBER GAIN"):
         return "AMPLIFICATION"
     if up in ("+", "POS", "POSITIVE", "OVEREXPRESSED", "3+"):
