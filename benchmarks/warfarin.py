@@ -11,6 +11,7 @@ Options (``-o KEY=VALUE``): ``repeats`` (default 2), ``folds`` (5), ``seed`` (0)
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import KFold
@@ -26,7 +27,7 @@ from carepilot.models.warfarin_model import (
     load_iwpc_cohort,
 )
 
-PUBLISHED = {
+PUBLISHED: dict[str, dict[str, Any]] = {
     "IWPC pharmacogenetic (published, NEJM 2009)": {"mae": 8.8, "within_20pct": 46.0, "band_accuracy": 69.3},
     "IWPC clinical (published, NEJM 2009)": {"mae": 10.1, "within_20pct": 38.4, "band_accuracy": 65.3},
     "fixed 35 mg/week (published, NEJM 2009)": {"mae": 13.2, "within_20pct": 29.4, "band_accuracy": 61.2},
@@ -96,7 +97,9 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     for repeat in range(repeats):
         folds = KFold(n_folds, shuffle=True, random_state=seed + repeat)
         for train, test in folds.split(cohort.features):
-            params = {"inner_folds": 3, "max_rounds": 400, "round_grid": (200, 400)} if quick else {}
+            params: dict[str, Any] = (
+                {"inner_folds": 3, "max_rounds": 400, "round_grid": (200, 400)} if quick else {}
+            )
             model = WarfarinDoseModel(random_state=seed + repeat, **params)
             model.fit(cohort.features.iloc[train], dose[train])
             pred = model.predict(cohort.features.iloc[test])
@@ -126,7 +129,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         "target_within_20pct_met": model_scores["within_20pct"] >= TARGET["within_20pct"],
         "peak_rss_mb": peak_rss_mb(),
     }
-    baselines: dict[str, dict[str, object]] = {
+    baselines: dict[str, dict[str, Any]] = {
         "IWPC pharmacogenetic (this CV)": _mean(per["pg"]),
         "IWPC clinical (this CV)": _mean(per["clinical"]),
         "fixed 35 mg/week (this CV)": _mean(per["fixed"]),

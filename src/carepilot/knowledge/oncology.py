@@ -50,10 +50,29 @@ class BiomarkerFormatError(InputError):
 
 GENE_ALIASES = {"HER2": "ERBB2", "HER-2": "ERBB2", "NEU": "ERBB2", "ER": "HR", "PR": "HR", "PGR": "HR"}
 AMINO_ACIDS = {
-    "Ala": "A", "Arg": "R", "Asn": "N", "Asp": "D", "Cys": "C", "Gln": "Q", "Glu": "E", "Gly": "G",
-    "His": "H", "Ile": "I", "Leu": "L", "Lys": "K", "Met": "M", "Phe": "F", "Pro": "P", "Ser": "S",
-    "Thr": "T", "Trp": "W", "Tyr": "Y", "Val": "V", "Ter": "*", "Sec": "U",
-}  # fmt: skip
+    "Ala": "A",
+    "Arg": "R",
+    "Asn": "N",
+    "Asp": "D",
+    "Cys": "C",
+    "Gln": "Q",
+    "Glu": "E",
+    "Gly": "G",
+    "His": "H",
+    "Ile": "I",
+    "Leu": "L",
+    "Lys": "K",
+    "Met": "M",
+    "Phe": "F",
+    "Pro": "P",
+    "Ser": "S",
+    "Thr": "T",
+    "Trp": "W",
+    "Tyr": "Y",
+    "Val": "V",
+    "Ter": "*",
+    "Sec": "U",
+}
 _THREE_LETTER = re.compile("|".join(AMINO_ACIDS))
 # EGFR exon 19 spans codons 729-761 (NM_005228); in-frame deletions there are "exon 19 deletions".
 EGFR_EXON19 = (729, 761)
@@ -384,7 +403,8 @@ def match_biomarker(
 ) -> VariantMatch:
     """Standard-of-care pairs and CIViC evidence for a biomarker, split into this tumour type and others."""
     table = table or soc_table()
-    soc, other = [], []
+    soc: list[SocPair] = []
+    other: list[SocPair] = []
     for pair in table.pairs:
         if pair.gene != biomarker.gene or not any(variant_match(v, biomarker.variant) for v in pair.variants):
             continue

@@ -302,6 +302,7 @@ def iwpc_terms(
 ) -> tuple[Term, ...]:
     """Every term of the chosen IWPC equation for this patient (square-root scale)."""
     table = table or iwpc_table()
+    algorithm = Algorithm(algorithm)  # also accepts the plain strings "pharmacogenetic" / "clinical"
     c = table.pharmacogenetic if algorithm is Algorithm.PHARMACOGENETIC else table.clinical
     terms = [
         Term("intercept", "intercept", c["intercept"]),
@@ -328,9 +329,10 @@ def iwpc_terms(
             raise GenotypeFormatError(
                 f"CYP2C9 {cov.cyp2c9} has no IWPC coefficient (covered: {', '.join(table.cyp2c9_covered)})"
             )
-    if cov.race in _RACE_KEYS:
-        key = _RACE_KEYS[cov.race]
-        terms.append(Term(key, _RACE_LABELS[cov.race], c[key]))
+    race = Race(cov.race)
+    if race in _RACE_KEYS:
+        key = _RACE_KEYS[race]
+        terms.append(Term(key, _RACE_LABELS[race], c[key]))
     if cov.enzyme_inducer:
         terms.append(
             Term("enzyme_inducer", "enzyme inducer (carbamazepine, phenytoin, rifampin)", c["enzyme_inducer"])
@@ -342,6 +344,7 @@ def iwpc_terms(
 
 def iwpc_dose(cov: WarfarinCovariates, algorithm: Algorithm, table: IwpcTable | None = None) -> DoseEstimate:
     """Weekly warfarin dose by an IWPC equation: the equation's value squared (mg/week)."""
+    algorithm = Algorithm(algorithm)
     terms = iwpc_terms(cov, algorithm, table)
     root = sum(t.contribution for t in terms)
     # A non-positive root only arises far outside the derivation cohort; squaring it would invent a dose.

@@ -349,7 +349,7 @@ class HeightWeightImputer(TransformerMixin, BaseEstimator):
 def _ridge(alphas: tuple[float, ...]) -> Pipeline:
     return make_pipeline(
         HeightWeightImputer(),
-        SimpleImputer(strategy="median", add_indicator=True),
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
         StandardScaler(),
         RidgeCV(alphas=alphas),
     )
@@ -454,9 +454,9 @@ class WarfarinDoseModel(RegressorMixin, BaseEstimator):
     def _sqrt_predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "trees_")
         X = self._frame(X)
-        blend = self.ridge_weight_ * self.ridge_.predict(X) + (1 - self.ridge_weight_) * self.trees_.predict(
-            X
-        )
+        ridge = np.asarray(self.ridge_.predict(X), dtype=float)
+        trees = np.asarray(self.trees_.predict(X), dtype=float)
+        blend = self.ridge_weight_ * ridge + (1 - self.ridge_weight_) * trees
         return np.clip(blend, 0.0, None)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
