@@ -93,7 +93,10 @@ class Biomarker:
             return "MSI-high"
         if self.gene == "HR":
             return "hormone receptor positive"
-        return f"{self.gene} {self.variant.lower() if ' ' in self.variant else self.variant}"
+        if self.gene == "ERBB2" and self.variant in ("POSITIVE", "AMPLIFICATION"):
+            return "HER2-positive" if self.variant == "POSITIVE" else "ERBB2 (HER2) amplification"
+        words = " " in self.variant or self.variant in NON_MUTATION or self.variant.isalpha()
+        return f"{self.gene} {self.variant.lower() if words else self.variant}"
 
 
 def normalise_variant(gene: str, text: str) -> str:
@@ -515,7 +518,8 @@ def biomarker_insight(
             title = f"{b.label} in {tumor}: avoid {pair.therapy.split(' (')[0]} (resistance)"
             severity = Severity.WARNING
         else:
-            title = f"{b.label} in {tumor}: {pair.therapy} ({pair.line.split(',')[0]})"
+            line = re.split(r"[,(;]", pair.line)[0].strip()
+            title = f"{b.label} in {tumor}: {pair.therapy.split(' (')[0]} ({line})"
             severity = Severity.INFO
         lines = [f"**Standard of care:** {p.recommendation} ({p.level}; {p.line})." for p in match.soc]
         on_label = summarise_civic(match.civic_on_label)
