@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import bench, pgx, records, views
+from carepilot.cli import bench, oncology, pgx, records, views, warfarin
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -46,6 +46,8 @@ records.register(app)
 bench.register(app)
 pgx.register(app)
 views.register(app)
+oncology.register(app)
+warfarin.register(app)
 
 
 def main() -> None:
