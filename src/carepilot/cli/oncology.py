@@ -7,22 +7,31 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, err_console, print_json, settings
+from carepilot.cli.serialise import plain
+from carepilot.domain.insight import Declined
+from carepilot.errors import InputError
 from carepilot.knowledge.oncology import (
     CivicKnowledgeBase,
     VariantMatch,
     load_civic,
     match_biomarker,
+    oncology_insights,
     parse_biomarker,
     soc_table,
     summarise_civic,
     tumor_key,
 )
+from carepilot.store.profiles import load_profile
 
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Precision oncology: tumour biomarker -> therapy.", no_args_is_help=True)
-    group.command("match", help="Match biomarkers (GENE:CHANGE) in a tumour type to therapy evidence.")(match)
+    group.command(
+        "match",
+        help="Therapy evidence for a patient's tumour variants, or for GENE:CHANGE biomarkers in a tumour type.",
+    )(match)
     app.add_typer(group, name="oncology")
 
 
@@ -77,16 +86,47 @@ def _as_json(result: VariantMatch, civic: CivicKnowledgeBase | None) -> dict[str
     }
 
 
+def _match_patient(patient_id: str, json_out: bool, civic: CivicKnowledgeBase | None) -> None:
+    """Oncology Insights for the tumour variants and cancer diagnoses in one patient's record."""
+    _, repo = open_store(settings())
+    profile = load_profile(repo, patient_id)
+    results = oncology_insights(profile, civic=civic)
+    if json_out:
+        print_json(plain(results))
+        return
+    if not results:
+        console.print(f"No tumour variants or supported cancer diagnoses in the record of patient {patient_id}.")
+    for item in results:
+        if isinstance(item, Declined):
+            console.print(f"[dim]not answered: {item.reason}[/dim]")
+            continue
+        console.rule(item.title)
+        console.print(item.detail)
+        console.print(
+            f"[dim]confidence: {item.confidence.statement} · source {item.source.id} {item.source.version}[/dim]"
+        )
+
+
 def match(
+    patient_id: Annotated[
+        str | None, typer.Argument(help="Patient id: match the tumour variants in the patient's record.")
+    ] = None,
     variant: Annotated[
-        list[str], typer.Option("--variant", "-v", help="GENE:CHANGE, e.g. EGFR:L858R (repeatable).")
-    ],
-    tumor: Annotated[str, typer.Option("--tumor", "-t", help="nsclc | breast_cancer | colorectal_cancer.")],
+        list[str] | None, typer.Option("--variant", "-v", help="GENE:CHANGE, e.g. EGFR:L858R (repeatable).")
+    ] = None,
+    tumor: Annotated[
+        str | None, typer.Option("--tumor", "-t", help="nsclc | breast_cancer | colorectal_cancer.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    use_civic: Annotated[
-        bool, typer.Option("--civic/--no-civic", help="Add CIViC evidence (reference data).")
-    ] = True,
+    use_civic: Annotated[bool, typer.Option("--civic/--no-civic", help="Add CIViC evidence (reference data).")] = True,
 ) -> None:
+    if patient_id is not None:
+        if variant or tumor:
+            raise InputError("give either a PATIENT_ID or --variant with --tumor, not both")
+        _match_patient(patient_id, json_out, _civic(use_civic))
+        return
+    if not variant or not tumor:
+        raise InputError("give a PATIENT_ID, or one or more --variant GENE:CHANGE with --tumor TYPE")
     table = soc_table()
     key = tumor_key(tumor, table)
     civic = _civic(use_civic)
@@ -110,9 +150,7 @@ def match(
         else:
             console.print("No standard-of-care pair in the curated table for this tumour type.")
         for p in r.soc_other_tumors:
-            console.print(
-                f"  other tumour type (off-label here): {table.tumor_types[p.tumor].display}: {p.therapy}"
-            )
+            console.print(f"  other tumour type (off-label here): {table.tumor_types[p.tumor].display}: {p.therapy}")
         if civic is not None:
             on = summarise_civic(r.civic_on_label)
             console.print(

@@ -62,9 +62,7 @@ def validate(
         return
     console.print(f"[green]valid[/green]: {view.resource} view with {len(columns)} columns")
     for col in columns:
-        console.print(
-            f"  {col['name']}: {col['type'] or 'untyped'}" + (" (collection)" if col["collection"] else "")
-        )
+        console.print(f"  {col['name']}: {col['type'] or 'untyped'}" + (" (collection)" if col["collection"] else ""))
 
 
 @views_app.command("run", help="Run a ViewDefinition over FHIR JSON, Bundle or NDJSON files and folders.")
@@ -100,9 +98,7 @@ def run(
             {
                 "view": view.name,
                 "resource": view.resource,
-                "columns": [
-                    {"name": c.name, "type": c.type, "collection": c.collection} for c in view.columns
-                ],
+                "columns": [{"name": c.name, "type": c.type, "collection": c.collection} for c in view.columns],
                 "resources_read": counter.count,
                 "row_count": total,
                 "rows": preview,
@@ -131,9 +127,7 @@ def run(
 _MAX_CELL = 18
 
 
-def _fitting_columns(
-    columns: Sequence[OutputColumn], rows: list[dict[str, Any]], width: int
-) -> list[OutputColumn]:
+def _fitting_columns(columns: Sequence[OutputColumn], rows: list[dict[str, Any]], width: int) -> list[OutputColumn]:
     """As many leading columns as fit the terminal, each at most _MAX_CELL characters wide."""
     chosen: list[OutputColumn] = []
     used = 1

@@ -30,12 +30,8 @@ def register(app: typer.Typer) -> None:
 
 
 def dose(
-    age_decade: Annotated[
-        int | None, typer.Option("--age-decade", help="Age in decades: 6 for 60-69 years.")
-    ] = None,
-    age: Annotated[
-        float | None, typer.Option("--age", help="Age in years (instead of --age-decade).")
-    ] = None,
+    age_decade: Annotated[int | None, typer.Option("--age-decade", help="Age in decades: 6 for 60-69 years.")] = None,
+    age: Annotated[float | None, typer.Option("--age", help="Age in years (instead of --age-decade).")] = None,
     height: Annotated[float, typer.Option("--height", help="Height in cm.")] = 170.0,
     weight: Annotated[float, typer.Option("--weight", help="Weight in kg.")] = 80.0,
     cyp2c9: Annotated[str | None, typer.Option("--cyp2c9", help="CYP2C9 diplotype, e.g. '*1/*3'.")] = None,
@@ -90,10 +86,7 @@ def dose(
                 "weekly_dose_mg": round(estimate.weekly_dose_mg, 2),
                 "daily_dose_mg": round(estimate.weekly_dose_mg / 7, 2),
                 "sqrt_weekly_dose": round(estimate.sqrt_weekly_dose, 4),
-                "terms": [
-                    {"term": t.key, "label": t.label, "value": round(t.contribution, 4)}
-                    for t in estimate.terms
-                ],
+                "terms": [{"term": t.key, "label": t.label, "value": round(t.contribution, 4)} for t in estimate.terms],
                 "covariates": {
                     "age_decade": cov.age_decade,
                     "height_cm": cov.height_cm,
@@ -122,7 +115,5 @@ def dose(
     if chosen is Algorithm.CLINICAL and algorithm == "auto":
         console.print("No genotype given: clinical algorithm used (genotype-guided dosing is more accurate).")
     if amiodarone:
-        console.print(
-            "Amiodarone: major interaction with warfarin; monitor INR closely (see the safety check)."
-        )
+        console.print("Amiodarone: major interaction with warfarin; monitor INR closely (see the safety check).")
     console.print(f"Source: {table.citation}")

@@ -238,9 +238,7 @@ def parse_soc_table(text: str) -> SocTable:
 @lru_cache(maxsize=1)
 def soc_table() -> SocTable:
     """The built-in standard-of-care table, loaded once per process."""
-    text = (
-        resources.files("carepilot.knowledge").joinpath("data/oncology_soc.toml").read_text(encoding="utf-8")
-    )
+    text = resources.files("carepilot.knowledge").joinpath("data/oncology_soc.toml").read_text(encoding="utf-8")
     return parse_soc_table(text)
 
 
@@ -460,9 +458,7 @@ def patient_biomarkers(profile: PatientProfile) -> tuple[list[Biomarker], list[s
     found: dict[tuple[str, str], Biomarker] = {}
     unreadable: list[str] = []
     for m in profile.measurements:
-        if m.concept not in ("tumor_variant", "msi") or (
-            m.effective is not None and m.effective > profile.as_of
-        ):
+        if m.concept not in ("tumor_variant", "msi") or (m.effective is not None and m.effective > profile.as_of):
             continue
         text = (m.text_value or "").strip()
         if m.concept == "msi":
@@ -552,9 +548,7 @@ def biomarker_insight(
         title = f"{b.label} in {tumor}: CIViC level {level} {sig} to {drugs}"
         lines = [
             "No standard-of-care pair in the curated table for this biomarker; CIViC evidence in this tumour "
-            "type: "
-            + "; ".join(f"{d} - {s}, best level {lv} ({k} items)" for d, s, lv, k in on_label[:6])
-            + ".",
+            "type: " + "; ".join(f"{d} - {s}, best level {lv} ({k} items)" for d, s, lv, k in on_label[:6]) + ".",
             "Consider a molecular tumour board or a clinical trial.",
         ]
         return Insight(
@@ -576,11 +570,7 @@ def biomarker_insight(
     other = summarise_civic(match.civic_other)
     if match.soc_other_tumors or other:
         elsewhere = sorted(
-            {
-                table.tumor_types[p.tumor].display
-                for p in match.soc_other_tumors
-                if p.tumor in table.tumor_types
-            }
+            {table.tumor_types[p.tumor].display for p in match.soc_other_tumors if p.tumor in table.tumor_types}
         )
         diseases = sorted({h.item.disease for h in match.civic_other})[:5]
         lines = [
@@ -601,10 +591,7 @@ def biomarker_insight(
             source=source,
             explanation=(factor,),
             evidence=(
-                *(
-                    Evidence(label=p.id, citation=p.citation, url=p.url, level=p.level)
-                    for p in match.soc_other_tumors
-                ),
+                *(Evidence(label=p.id, citation=p.citation, url=p.url, level=p.level) for p in match.soc_other_tumors),
                 *_civic_evidence(match.civic_other, limit=3),
             ),
             severity=Severity.INFO,
@@ -624,8 +611,7 @@ def oncology_insights(
     tumors = patient_tumors(profile, table)
     biomarkers, unreadable = patient_biomarkers(profile)
     out: list[Insight | Declined] = [
-        Declined(profile.patient_id, ENGINE, f"tumour variant text not readable: {text!r}")
-        for text in unreadable
+        Declined(profile.patient_id, ENGINE, f"tumour variant text not readable: {text!r}") for text in unreadable
     ]
     if not biomarkers:
         return out

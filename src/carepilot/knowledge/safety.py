@@ -277,9 +277,7 @@ def allergy_conflicts(
                     continue
                 specific = drug in rule.drug or allergen in rule.allergy
                 current = found.get((drug, allergen))
-                if current is None or (
-                    specific and not (drug in current[0].drug or allergen in current[0].allergy)
-                ):
+                if current is None or (specific and not (drug in current[0].drug or allergen in current[0].allergy)):
                     found[(drug, allergen)] = (rule, drug, allergen)
     return list(found.values())
 
@@ -317,9 +315,7 @@ def has_renal_rule(drug: str, rules: Iterable[RenalRule], cmap: ConceptMap) -> b
 DUPLICATE_EXEMPT_CLASSES = frozenset({"insulin"})
 
 
-def duplicate_therapy(
-    ordered: Sequence[str], active: Sequence[str], cmap: ConceptMap
-) -> list[tuple[str, str, str]]:
+def duplicate_therapy(ordered: Sequence[str], active: Sequence[str], cmap: ConceptMap) -> list[tuple[str, str, str]]:
     """(class, ordered drug, other drug) where an ordered drug duplicates the class of another drug."""
     out: list[tuple[str, str, str]] = []
     seen: set[frozenset[str]] = set()
@@ -393,9 +389,7 @@ def safety_insights(
     out: list[Insight | Declined] = []
     source = Source(id="drug-safety", version=tables.version, kind="rule")
 
-    def insight(
-        kind: InsightKind, title: str, detail: str, severity: Severity, topic: str, **kw: object
-    ) -> None:
+    def insight(kind: InsightKind, title: str, detail: str, severity: Severity, topic: str, **kw: object) -> None:
         out.append(
             Insight(
                 patient_id=profile.patient_id,
@@ -433,9 +427,7 @@ def safety_insights(
             arule.message,
             _ALLERGY_SEVERITY.get(arule.risk, Severity.WARNING),
             f"allergy:{arule.id}:{drug}:{allergen}",
-            explanation=(
-                Factor(label=f"{al} allergy", contribution=1.0, phrase=f"recorded allergy to {al}"),
-            ),
+            explanation=(Factor(label=f"{al} allergy", contribution=1.0, phrase=f"recorded allergy to {al}"),),
             evidence=(Evidence(label=arule.id, citation=arule.citation, url=arule.url),),
         )
 

@@ -174,9 +174,7 @@ def parse_iwpc_table(text: str) -> IwpcTable:
 @lru_cache(maxsize=1)
 def iwpc_table() -> IwpcTable:
     """The built-in IWPC table, loaded once per process."""
-    text = (
-        resources.files("carepilot.knowledge").joinpath("data/iwpc_warfarin.toml").read_text(encoding="utf-8")
-    )
+    text = resources.files("carepilot.knowledge").joinpath("data/iwpc_warfarin.toml").read_text(encoding="utf-8")
     return parse_iwpc_table(text)
 
 
@@ -297,18 +295,14 @@ _RACE_LABELS = {
 }
 
 
-def iwpc_terms(
-    cov: WarfarinCovariates, algorithm: Algorithm, table: IwpcTable | None = None
-) -> tuple[Term, ...]:
+def iwpc_terms(cov: WarfarinCovariates, algorithm: Algorithm, table: IwpcTable | None = None) -> tuple[Term, ...]:
     """Every term of the chosen IWPC equation for this patient (square-root scale)."""
     table = table or iwpc_table()
     algorithm = Algorithm(algorithm)  # also accepts the plain strings "pharmacogenetic" / "clinical"
     c = table.pharmacogenetic if algorithm is Algorithm.PHARMACOGENETIC else table.clinical
     terms = [
         Term("intercept", "intercept", c["intercept"]),
-        Term(
-            "age_decades", f"age decade {cov.age_decade}", c["age_decades"] * cov.age_decade, cov.age_decade
-        ),
+        Term("age_decades", f"age decade {cov.age_decade}", c["age_decades"] * cov.age_decade, cov.age_decade),
         Term("height_cm", f"height {cov.height_cm:g} cm", c["height_cm"] * cov.height_cm, cov.height_cm),
         Term("weight_kg", f"weight {cov.weight_kg:g} kg", c["weight_kg"] * cov.weight_kg, cov.weight_kg),
     ]
@@ -334,9 +328,7 @@ def iwpc_terms(
         key = _RACE_KEYS[race]
         terms.append(Term(key, _RACE_LABELS[race], c[key]))
     if cov.enzyme_inducer:
-        terms.append(
-            Term("enzyme_inducer", "enzyme inducer (carbamazepine, phenytoin, rifampin)", c["enzyme_inducer"])
-        )
+        terms.append(Term("enzyme_inducer", "enzyme inducer (carbamazepine, phenytoin, rifampin)", c["enzyme_inducer"]))
     if cov.amiodarone:
         terms.append(Term("amiodarone", "amiodarone", c["amiodarone"]))
     return tuple(terms)
@@ -349,9 +341,7 @@ def iwpc_dose(cov: WarfarinCovariates, algorithm: Algorithm, table: IwpcTable | 
     root = sum(t.contribution for t in terms)
     # A non-positive root only arises far outside the derivation cohort; squaring it would invent a dose.
     if root <= 0:
-        raise InputError(
-            f"the IWPC {algorithm} equation gives no valid dose for these inputs (root {root:.3f})"
-        )
+        raise InputError(f"the IWPC {algorithm} equation gives no valid dose for these inputs (root {root:.3f})")
     return DoseEstimate(algorithm, root, root * root, terms)
 
 
@@ -379,9 +369,7 @@ def _genotype_texts(profile: PatientProfile) -> list[str]:
     rows = [m for m in profile.measurements if m.concept == "pgx_genotype" and m.text_value]
     # Oldest first so that a later result for the same gene overwrites an earlier one.
     rows.sort(key=lambda m: (m.effective is not None, m.effective or profile.as_of))
-    return [
-        m.text_value for m in rows if m.text_value and (m.effective is None or m.effective <= profile.as_of)
-    ]
+    return [m.text_value for m in rows if m.text_value and (m.effective is None or m.effective <= profile.as_of)]
 
 
 def covariates_from_profile(profile: PatientProfile, table: IwpcTable | None = None) -> ProfileCovariates:
@@ -531,8 +519,7 @@ def warfarin_dose_insight(
             f"{interval.low:.1f}-{interval.high:.1f}); the IWPC {algorithm} equation gives {iwpc_weekly:.1f}."
         )
     lines.append(
-        "This is the expected stable maintenance dose; titrate to INR. Decision support only: "
-        "the prescriber decides."
+        "This is the expected stable maintenance dose; titrate to INR. Decision support only: the prescriber decides."
     )
     confidence = (
         Confidence(
@@ -561,9 +548,7 @@ def warfarin_dose_insight(
         confidence=confidence,
         source=source,
         explanation=_factors(estimate),
-        evidence=(
-            Evidence(label=f"IWPC {algorithm} dosing algorithm", citation=table.citation, url=table.url),
-        ),
+        evidence=(Evidence(label=f"IWPC {algorithm} dosing algorithm", citation=table.citation, url=table.url),),
         value=round(value, 1),
         unit="mg/wk",
         interval=interval,
@@ -572,8 +557,6 @@ def warfarin_dose_insight(
     )
 
 
-def warfarin_start_insights(
-    profile: PatientProfile, *, model: DoseModel | None = None
-) -> list[Insight | Declined]:
+def warfarin_start_insights(profile: PatientProfile, *, model: DoseModel | None = None) -> list[Insight | Declined]:
     """For a patient starting warfarin: the dose Insight, then every safety alert for the warfarin order."""
     return [warfarin_dose_insight(profile, model=model), *safety_insights(profile, ["warfarin"])]

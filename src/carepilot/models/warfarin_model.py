@@ -317,12 +317,8 @@ class HeightWeightImputer(TransformerMixin, BaseEstimator):
         both = X["height_cm"].notna() & X["weight_kg"].notna()
         base = ["male", "race_asian", "race_black", "race_missing_or_mixed"]
         known = X.loc[both, base].fillna(0.0)
-        self.height_model_ = LinearRegression().fit(
-            np.c_[X.loc[both, "weight_kg"], known], X.loc[both, "height_cm"]
-        )
-        self.weight_model_ = LinearRegression().fit(
-            np.c_[X.loc[both, "height_cm"], known], X.loc[both, "weight_kg"]
-        )
+        self.height_model_ = LinearRegression().fit(np.c_[X.loc[both, "weight_kg"], known], X.loc[both, "height_cm"])
+        self.weight_model_ = LinearRegression().fit(np.c_[X.loc[both, "height_cm"], known], X.loc[both, "weight_kg"])
         self.height_median_ = float(X["height_cm"].median())
         self.weight_median_ = float(X["weight_kg"].median())
         return self

@@ -182,11 +182,7 @@ def _invocation(left: list[Step], node: Mapping[str, Any]) -> list[Step] | None:
             return None
         criterion = _expression(sides[0])
         operand = _operand(sides[1])
-        if (
-            criterion is None
-            or operand is None
-            or any(st[0] in ("union", "var", "literal") for st in criterion)
-        ):
+        if criterion is None or operand is None or any(st[0] in ("union", "var", "literal") for st in criterion):
             return None
         return [*left, ("where_eq", tuple(criterion), operand)]
     if name == "getReferenceKey" and len(params) <= 1:
@@ -329,9 +325,7 @@ def _choice(coll: list[Any], base: str, keys: tuple[str, ...]) -> list[Any]:
     return out
 
 
-def _first_of(
-    coll: list[Any], parts: tuple[tuple[Step, ...], ...], variables: Mapping[str, Any]
-) -> list[Any]:
+def _first_of(coll: list[Any], parts: tuple[tuple[Step, ...], ...], variables: Mapping[str, Any]) -> list[Any]:
     for part in parts:
         values = run_steps(part, coll, variables)
         if values:

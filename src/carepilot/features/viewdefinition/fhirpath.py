@@ -76,9 +76,7 @@ def _model() -> dict[str, Any]:
 def resource_types() -> frozenset[str]:
     """FHIR R4 resource type names, from the engine's R4 model."""
     parents: Mapping[str, str] = _model()["type2Parent"]
-    return frozenset(
-        t for t, p in parents.items() if p in ("Resource", "DomainResource") and t != "DomainResource"
-    )
+    return frozenset(t for t, p in parents.items() if p in ("Resource", "DomainResource") and t != "DomainResource")
 
 
 @dataclass(frozen=True)
@@ -237,11 +235,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
         return value
     if isinstance(value, Decimal):
-        return (
-            int(value)
-            if value == value.to_integral_value() and value.as_tuple().exponent == 0
-            else float(value)
-        )
+        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent == 0 else float(value)
     if isinstance(value, float):
         return value
     if isinstance(value, (FP_DateTime, FP_Time, FP_Quantity, FP_Type)):

@@ -123,9 +123,7 @@ class Constant(BaseModel):
             raise ValueError("a constant must be an object")
         values = [k for k in raw if k.startswith("value")]
         if len(values) != 1:
-            raise ValueError(
-                f"constant {raw.get('name')!r} needs exactly one value[x], found {values or 'none'}"
-            )
+            raise ValueError(f"constant {raw.get('name')!r} needs exactly one value[x], found {values or 'none'}")
         key = values[0]
         if key not in CONSTANT_TYPES:
             raise ValueError(f"constant {raw.get('name')!r}: {key} is not an allowed constant type")
@@ -209,9 +207,7 @@ class CompiledView:
         return self.root.output
 
 
-def parse_view(
-    definition: Mapping[str, Any] | ViewDefinition | CompiledView, quick: bool = True
-) -> CompiledView:
+def parse_view(definition: Mapping[str, Any] | ViewDefinition | CompiledView, quick: bool = True) -> CompiledView:
     """Validate and compile a ViewDefinition; InvalidViewDefinition says what is wrong and where.
 
     ``quick=False`` evaluates every path with the FHIRPath engine alone (to check the quick path).
@@ -222,9 +218,7 @@ def parse_view(
         view = definition
     else:
         if not isinstance(definition, Mapping):
-            raise InvalidViewDefinition(
-                f"a ViewDefinition must be a JSON object, got {type(definition).__name__}"
-            )
+            raise InvalidViewDefinition(f"a ViewDefinition must be a JSON object, got {type(definition).__name__}")
         try:
             view = ViewDefinition.model_validate(dict(definition))
         except ValidationError as exc:
@@ -262,14 +256,10 @@ class _Compiler:
             raise InvalidViewDefinition(f"{where}: {exc}") from exc
         functions = compiled.unknown_functions()
         if functions:
-            raise InvalidViewDefinition(
-                f"{where}: unknown FHIRPath function(s) {', '.join(sorted(functions))}"
-            )
+            raise InvalidViewDefinition(f"{where}: unknown FHIRPath function(s) {', '.join(sorted(functions))}")
         unknown = compiled.constants_used() - self.known
         if unknown:
-            raise InvalidViewDefinition(
-                f"{where}: undefined constant(s) {', '.join('%' + u for u in sorted(unknown))}"
-            )
+            raise InvalidViewDefinition(f"{where}: undefined constant(s) {', '.join('%' + u for u in sorted(unknown))}")
         return compiled
 
     def select(self, node: Select, where: str) -> CompiledSelect:
@@ -278,12 +268,8 @@ class _Compiler:
         for i, col in enumerate(node.column or []):
             at = f"{where}column[{i}]"
             if not NAME_PATTERN.match(col.name):
-                raise InvalidViewDefinition(
-                    f"{at}: column name {col.name!r} must match {NAME_PATTERN.pattern}"
-                )
-            columns.append(
-                CompiledColumn(col.name, self.path(col.path, f"{at}.path"), col.type, bool(col.collection))
-            )
+                raise InvalidViewDefinition(f"{at}: column name {col.name!r} must match {NAME_PATTERN.pattern}")
+            columns.append(CompiledColumn(col.name, self.path(col.path, f"{at}.path"), col.type, bool(col.collection)))
             tags = tuple((t.name, t.value) for t in col.tag or [])
             output.append(OutputColumn(col.name, col.type, bool(col.collection), col.description, tags))
         selects = tuple(self.select(s, f"{where}select[{i}].") for i, s in enumerate(node.select or []))
@@ -303,9 +289,7 @@ class _Compiler:
         iteration = node.forEach if node.forEach is not None else node.forEachOrNull
         # Foci feed later paths, which need the engine's typed nodes: no quick path for iterations.
         for_each = self.path(iteration, f"{where}forEach", quick=False) if iteration is not None else None
-        repeat = tuple(
-            self.path(p, f"{where}repeat[{i}]", quick=False) for i, p in enumerate(node.repeat or [])
-        )
+        repeat = tuple(self.path(p, f"{where}repeat[{i}]", quick=False) for i, p in enumerate(node.repeat or []))
         return CompiledSelect(
             columns=tuple(columns),
             selects=selects,

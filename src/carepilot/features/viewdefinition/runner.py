@@ -102,9 +102,7 @@ def _select(
     return rows
 
 
-def _traverse(
-    paths: tuple[FhirPath, ...], focus: list[Any], variables: dict[str, Any], depth: int
-) -> list[Any]:
+def _traverse(paths: tuple[FhirPath, ...], focus: list[Any], variables: dict[str, Any], depth: int) -> list[Any]:
     """Depth-first, pre-order walk: every node reached by following the paths any number of times."""
     if depth > MAX_REPEAT_DEPTH:
         raise ViewEvaluationError(f"repeat went deeper than {MAX_REPEAT_DEPTH} levels")

@@ -41,9 +41,7 @@ def sql_type(column: OutputColumn) -> str:
     return f"{base}[]" if column.collection else base
 
 
-def create_table_sql(
-    definition: Mapping[str, Any] | ViewDefinition | CompiledView, table: str | None = None
-) -> str:
+def create_table_sql(definition: Mapping[str, Any] | ViewDefinition | CompiledView, table: str | None = None) -> str:
     """``CREATE TABLE`` for the view's output (table name defaults to the view's name)."""
     view = parse_view(definition)
     name = table or view.name
