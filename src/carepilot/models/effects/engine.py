@@ -154,6 +154,18 @@ class EffectEngine:
         high = np.asarray(high, dtype=float).reshape(len(Xa), -1)
         return np.minimum(low, high), np.maximum(low, high)
 
+    def contrast(
+        self, X: np.ndarray | pd.DataFrame, option: str, versus: str, alpha: float = 0.05
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Effect of ``option`` vs ``versus`` (any two options) with its interval: (point, low, high)."""
+        Xa = self._check(X)
+        a, b = self.options_.index(versus), self.options_.index(option)
+        point = np.asarray(self.estimator_.effect(Xa, T0=a, T1=b), dtype=float).reshape(len(Xa))
+        low, high = self.estimator_.effect_interval(Xa, T0=a, T1=b, alpha=alpha)
+        low = np.asarray(low, dtype=float).reshape(len(Xa))
+        high = np.asarray(high, dtype=float).reshape(len(Xa))
+        return point, np.minimum(low, high), np.maximum(low, high)
+
     def overlap(self, X: np.ndarray | pd.DataFrame) -> OverlapReport:
         """Common-support flags for each patient."""
         return self.overlap_.check(self._check(X), list(self.options_))
