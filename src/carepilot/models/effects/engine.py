@@ -60,6 +60,7 @@ class EffectEngine:
         config: LearnerConfig | None = None,
         min_propensity: float = 0.05,
         selection_folds: int = 3,
+        intervals: bool = True,
     ) -> None:
         self.learner = learner
         self.reference = reference
@@ -67,6 +68,7 @@ class EffectEngine:
         self.config = config
         self.min_propensity = min_propensity
         self.selection_folds = selection_folds
+        self.intervals = intervals
 
     # -- fitting ---------------------------------------------------------------------------------------
     def fit(
@@ -116,7 +118,9 @@ class EffectEngine:
         elif name not in LEARNER_NAMES:
             raise ModelError(f"unknown learner {name!r}; choose auto or one of {', '.join(LEARNER_NAMES)}")
         self.learner_ = name
-        self.estimator_, self.learner_notes_ = fit_learner(name, Xa, tc, ya, config)
+        self.estimator_, self.learner_notes_ = fit_learner(
+            name, Xa, tc, ya, config, with_inference=self.intervals
+        )
 
         ref_mask = tc == 0
         family, _ = choose_arm_model(Xa[ref_mask], ya[ref_mask], config)
@@ -132,11 +136,13 @@ class EffectEngine:
         self.surrogates_ = []
         r2 = []
         for j in range(tau.shape[1]):
-            surrogate = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(Xa, tau[:, j])
+            surrogate = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(
+                Xa, tau[:, j]
+            )
             self.surrogates_.append(surrogate)
             r2.append(float(surrogate.score(Xa, tau[:, j])) if np.var(tau[:, j]) > 0 else 1.0)
         self.surrogate_r2_ = r2
-        self.n_train_ = int(len(ya))
+        self.n_train_ = len(ya)
         self.arm_counts_ = {o: int(c) for o, c in zip(self.options_, counts, strict=True)}
         return self
 
@@ -146,7 +152,9 @@ class EffectEngine:
         Xa = self._check(X)
         return np.asarray(self.estimator_.const_marginal_effect(Xa), dtype=float).reshape(len(Xa), -1)
 
-    def effect_interval(self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    def effect_interval(
+        self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) bounds of the (1 - alpha) interval of each effect, each shape (n, k-1)."""
         Xa = self._check(X)
         low, high = self.estimator_.const_marginal_effect_interval(Xa, alpha=alpha)
@@ -170,7 +178,9 @@ class EffectEngine:
         """Common-support flags for each patient."""
         return self.overlap_.check(self._check(X), list(self.options_))
 
-    def expected_outcomes(self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05) -> list[list[OptionOutcome]]:
+    def expected_outcomes(
+        self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05
+    ) -> list[list[OptionOutcome]]:
         """Per patient, the expected outcome under every option (reference first) with intervals.
 
         The expected outcome under option j is the reference-arm prediction plus the effect of j; its interval
@@ -186,14 +196,24 @@ class EffectEngine:
         base_half = z * self.baseline_se_
         rows = []
         for i in range(len(Xa)):
-            row = [OptionOutcome(self.reference_, base[i], base[i] - base_half, base[i] + base_half, 0.0, 0.0, 0.0)]
+            row = [
+                OptionOutcome(
+                    self.reference_, base[i], base[i] - base_half, base[i] + base_half, 0.0, 0.0, 0.0
+                )
+            ]
             for j, option in enumerate(self.contrasts_):
                 expected = base[i] + tau[i, j]
                 half_low = np.hypot(tau[i, j] - low[i, j], base_half)
                 half_high = np.hypot(high[i, j] - tau[i, j], base_half)
                 row.append(
                     OptionOutcome(
-                        option, expected, expected - half_low, expected + half_high, tau[i, j], low[i, j], high[i, j]
+                        option,
+                        expected,
+                        expected - half_low,
+                        expected + half_high,
+                        tau[i, j],
+                        low[i, j],
+                        high[i, j],
                     )
                 )
             rows.append(row)

@@ -42,6 +42,8 @@ class LearnerConfig:
     forest_trees: int = 400
     cv: int = 3
     random_state: int = 0
+    # Outcome-model families a per-arm choice (T-learner, baselines, AIPW nuisances) may pick from.
+    families: tuple[str, ...] = ("ridge", "loglink_glm", "gbm")
 
 
 def gbm_regressor(config: LearnerConfig) -> LGBMRegressor:
@@ -102,7 +104,7 @@ def choose_arm_model(
     X: np.ndarray,
     y: np.ndarray,
     config: LearnerConfig,
-    families: tuple[str, ...] = ("ridge", "loglink_glm", "gbm"),
+    families: tuple[str, ...] | None = None,
     X_valid: np.ndarray | None = None,
     y_valid: np.ndarray | None = None,
 ) -> tuple[str, dict[str, float]]:
@@ -112,7 +114,7 @@ def choose_arm_model(
     with warnings.catch_warnings():
         # A family that diverges on this arm shows up as a non-finite score and is dropped below.
         warnings.simplefilter("ignore")
-        for name in families:
+        for name in families or config.families:
             _score_family(name, candidates[name], X, y, config, X_valid, y_valid, scores)
     if not scores:
         raise ModelError("no outcome model family could be fitted to this treatment arm")
@@ -236,8 +238,12 @@ def fit_learner(
     y: np.ndarray,
     config: LearnerConfig,
     valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    with_inference: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
-    """Fit the learner called ``name`` on (X, t coded 0..k-1 with 0 the reference, y); return it and notes."""
+    """Fit the learner called ``name`` on (X, t coded 0..k-1 with 0 the reference, y); return it and notes.
+
+    ``with_inference=False`` skips bootstrap refits (point estimates only), for model selection.
+    """
     notes: dict[str, Any] = {}
     if name == "t_auto":
         estimator, notes["arms"] = t_learner_auto(X, t, y, config, valid)
@@ -248,7 +254,7 @@ def fit_learner(
     else:
         raise ModelError(f"unknown learner {name!r}; choose one of {', '.join(LEARNER_NAMES)}")
     inference: Any = None
-    if bootstrap:
+    if bootstrap and with_inference:
         inference = BootstrapInference(n_bootstrap_samples=config.n_bootstrap, n_jobs=1)
     try:
         if inference is not None:

@@ -49,7 +49,9 @@ class OverlapModel:
             return np.tile(self.known_, (len(X), 1))
         return np.asarray(self.model_.predict_proba(X))
 
-    def cross_fitted_propensity(self, X: np.ndarray, t: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    def cross_fitted_propensity(
+        self, X: np.ndarray, t: np.ndarray, folds: int = 5, seed: int = 0
+    ) -> np.ndarray:
         """Out-of-fold propensities for the training rows, as AIPW needs (no own-row leakage)."""
         if self.known_ is not None:
             return np.tile(self.known_, (len(X), 1))

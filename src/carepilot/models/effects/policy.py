@@ -5,10 +5,10 @@ For each patient i and option a the AIPW score is (Robins, Rotnitzky & Zhao 1994
     Gamma_ia = mu_a(x_i) + 1[t_i = a] / e_a(x_i) * (y_i - mu_a(x_i))
 
 with outcome models mu_a and propensities e_a fitted on the other folds (cross-fitting, Chernozhukov et al.
-2018). The value of a rule pi is mean_i Gamma_{i, pi(x_i)}; its standard error is the scores' standard deviation
-over sqrt(n), and the difference of two rules uses the paired per-patient differences (Athey & Wager 2021,
-Econometrica 89:133). A learned rule is itself cross-fitted: each fold's assignments come from a CATE model
-fitted on the other folds, so no patient is scored by a rule that saw its outcome.
+2018). The value of a rule pi is mean_i Gamma_{i, pi(x_i)}; its standard error is the scores' standard
+deviation over sqrt(n), and the difference of two rules uses the paired per-patient differences (Athey &
+Wager 2021, Econometrica 89:133). A learned rule is itself cross-fitted: each fold's assignments come
+from a CATE model fitted on the other folds, so no patient is scored by a rule that saw its outcome.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from carepilot.errors import InputError
-from carepilot.models.effects.learners import LearnerConfig, base_regressors, choose_arm_model, logistic_propensity
+from carepilot.models.effects.learners import (
+    LearnerConfig,
+    base_regressors,
+    choose_arm_model,
+    logistic_propensity,
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class PolicyEvaluation:
 
 
 def aipw_scores(y: np.ndarray, t: np.ndarray, propensity: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """AIPW scores Gamma (n, k) from outcomes, option codes, propensities (n, k) and outcome predictions (n, k)."""
+    """AIPW scores Gamma (n, k) from outcomes, option codes, propensities (n, k) and outcome models (n, k)."""
     onehot = np.eye(mu.shape[1])[t]
     return mu + onehot / propensity * (y[:, None] - mu)
 
@@ -150,7 +155,9 @@ def evaluate_rules(
     k = len(options)
     counts = np.bincount(t, minlength=k)
     if k < 2 or counts.min() < n_folds:
-        raise InputError(f"each option needs at least {n_folds} patients to evaluate rules; counts {counts.tolist()}")
+        raise InputError(
+            f"each option needs at least {n_folds} patients to evaluate rules; counts {counts.tolist()}"
+        )
     # Work in 'higher is better' orientation; flip signs back for reporting.
     sign = -1.0 if lower_is_better else 1.0
     ys = sign * y
@@ -167,7 +174,10 @@ def evaluate_rules(
             return v
         return PolicyValue(v.name, -v.value, -v.high, -v.low, v.se)
 
-    single = {opt: value_of(scores, np.full(len(y), a), f"everyone on {opt}", alpha) for a, opt in enumerate(options)}
+    single = {
+        opt: value_of(scores, np.full(len(y), a), f"everyone on {opt}", alpha)
+        for a, opt in enumerate(options)
+    }
     best_code = max(range(k), key=lambda a: single[options[a]].value)
     best = options[best_code]
     learned_value = value_of(scores, learned, "learned rule", alpha)
@@ -175,15 +185,28 @@ def evaluate_rules(
     # Current practice: the observed mean outcome under the treatments actually given.
     se_cur = float(ys.std(ddof=1) / np.sqrt(len(ys)))
     z = float(norm.ppf(1 - alpha / 2))
-    current = PolicyValue("current practice", float(ys.mean()), float(ys.mean()) - z * se_cur, float(ys.mean()) + z * se_cur, se_cur)
+    current = PolicyValue(
+        "current practice",
+        float(ys.mean()),
+        float(ys.mean()) - z * se_cur,
+        float(ys.mean()) + z * se_cur,
+        se_cur,
+    )
     beats = diff.low > 0
     if beats:
-        rec = f"the learned rule is better than everyone on {best}; its interval of the difference excludes zero"
+        rec = (
+            f"the learned rule is better than everyone on {best} (the interval of the difference excludes 0)"
+        )
     elif diff.high < 0:
         rec = f"the learned rule is worse than everyone on {best}: recommend {best} for everyone"
     else:
-        rec = f"no clear difference between the learned rule and everyone on {best}: recommend the single option {best}"
-    reported_diff = diff if sign > 0 else PolicyComparison(diff.name, -diff.difference, -diff.high, -diff.low, diff.se)
+        rec = (
+            f"no clear difference between the learned rule and everyone on {best}: "
+            f"recommend the single option {best}"
+        )
+    reported_diff = (
+        diff if sign > 0 else PolicyComparison(diff.name, -diff.difference, -diff.high, -diff.low, diff.se)
+    )
     return PolicyEvaluation(
         options=options,
         lower_is_better=lower_is_better,
@@ -219,18 +242,22 @@ def engine_rule_learner(
 ) -> RuleLearner:
     """A rule learner backed by the effect engine (higher outcome is better).
 
-    ``cautious``: start from the option with the best average predicted outcome in the training folds and move a
-    patient to another option only when the interval of that option's advantage over it excludes zero.
+    ``cautious``: start from the option with the best average predicted outcome in the training folds and
+    move a patient to another option only when the interval of that option's advantage over it excludes zero.
     Otherwise the plain argmax of the point estimates.
     """
     from carepilot.models.effects.engine import EffectEngine
 
-    def learn(X_train: np.ndarray, t_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> np.ndarray:
+    def learn(
+        X_train: np.ndarray, t_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray
+    ) -> np.ndarray:
         k = int(t_train.max()) + 1
         known = None
         if known_propensity is not None:
             known = {str(a): float(known_propensity[a]) for a in range(k)}
-        engine = EffectEngine(learner=learner, reference="0", config=config, min_propensity=0.0)
+        engine = EffectEngine(
+            learner=learner, reference="0", config=config, min_propensity=0.0, intervals=cautious
+        )
         engine.fit(X_train, t_train, y_train, known_propensity=known)
         code = {o: int(o) for o in engine.options_}
         tau_train = np.column_stack([np.zeros(len(X_train)), engine.effect(X_train)])

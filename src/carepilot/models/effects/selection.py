@@ -1,4 +1,4 @@
-"""Choosing a CATE learner without the test set: the R-loss on held-out rows (Nie & Wager 2021, Biometrika 108:299).
+"""Choosing a CATE learner without the test set: held-out R-loss (Nie & Wager 2021, Biometrika 108:299).
 
 R-loss of an effect estimate tau on held-out rows, with outcome model m(x) = E[y|x] and propensities e_j(x)
 fitted on the training rows only::
@@ -46,9 +46,7 @@ def r_loss(y: np.ndarray, t: np.ndarray, tau: np.ndarray, m: np.ndarray, e: np.n
     return float(np.mean((y - m - np.sum(residual_t * tau, axis=1)) ** 2))
 
 
-def fit_nuisances(
-    X: np.ndarray, t: np.ndarray, y: np.ndarray, config: LearnerConfig
-) -> tuple[Any, Any]:
+def fit_nuisances(X: np.ndarray, t: np.ndarray, y: np.ndarray, config: LearnerConfig) -> tuple[Any, Any]:
     """Outcome model E[y|x] (family chosen by inner CV) and propensity model, fitted on training rows."""
     family, _ = choose_arm_model(X, y, config)
     outcome = clone(base_regressors(config)[family]).fit(X, y)
@@ -91,7 +89,7 @@ def select_by_cv(
             if name in failures:
                 continue
             try:
-                fitted[name], _ = fit_learner(name, *train, config)
+                fitted[name], _ = fit_learner(name, *train, config, with_inference=False)
             except ModelError as exc:
                 failures[name] = str(exc)
         for name, loss in r_loss_on_validation(fitted, train, valid, config).items():
