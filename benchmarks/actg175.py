@@ -22,7 +22,7 @@ import pandas as pd
 from carepilot.bench import BenchReport
 from carepilot.config import Settings
 from carepilot.errors import BenchmarkError
-from carepilot.models.effects.learners import LearnerConfig
+from carepilot.models.effects.learners import LearnerConfig, single_threaded
 from carepilot.models.effects.policy import PolicyEvaluation, engine_rule_learner, evaluate_rules
 
 ARMS = ["ZDV", "ZDV+ddI", "ZDV+ddC", "ddI"]
@@ -69,7 +69,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         "t_learner_argmax": engine_rule_learner("t_auto", config, cautious=False),
     }
     results = {}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_threaded():
         warnings.simplefilter("ignore")
         for name, learner in rules.items():
             results[name] = evaluate_rules(

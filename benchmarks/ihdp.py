@@ -18,7 +18,7 @@ import numpy as np
 from carepilot.bench import BenchReport, require_reference
 from carepilot.config import Settings
 from carepilot.errors import BenchmarkError
-from carepilot.models.effects.learners import LearnerConfig, fit_learner
+from carepilot.models.effects.learners import LearnerConfig, fit_learner, single_threaded
 from carepilot.models.effects.selection import r_loss_on_validation
 
 CANDIDATES = ("t_auto", "t_gbm", "x_gbm", "dr_forest", "causal_forest", "linear_dml")
@@ -68,7 +68,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         train, valid = (X[tr], t[tr], y[tr]), (X[va], t[va], y[va])
         cfg = replace(config, random_state=r)
         fitted, candidates = {}, {}
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), single_threaded():
             warnings.simplefilter("ignore")
             for name in CANDIDATES:
                 est, notes = fit_learner(name, *train, cfg, valid=valid, with_inference=False)

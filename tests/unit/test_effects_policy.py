@@ -32,6 +32,7 @@ def test_aipw_value_of_a_single_arm_matches_its_true_mean() -> None:
     assert diff.low < 1.5 < diff.high
 
 
+@pytest.mark.slow
 def test_policy_value_interval_contains_the_true_value_of_the_learned_rule() -> None:
     rng = np.random.default_rng(1)
     n = 1500
@@ -49,6 +50,7 @@ def test_policy_value_interval_contains_the_true_value_of_the_learned_rule() -> 
     assert "better" in result.recommendation
 
 
+@pytest.mark.slow
 def test_without_heterogeneity_the_single_best_arm_is_recommended() -> None:
     rng = np.random.default_rng(2)
     n = 900

@@ -1,8 +1,9 @@
 """CSV input for effect models: columns, covariate encoding, and clear errors for bad files.
 
 Every column other than the treatment and outcome is a covariate unless a list is given. Numeric columns are
-median-imputed; text columns are categorical (most-frequent imputation, one-hot, unseen levels ignored). The
-encoder is a scikit-learn ``ColumnTransformer`` kept with the model so prediction files get the same columns.
+median-imputed; text columns are categorical (a "missing" level, one-hot without the first level, unseen
+levels encoded like the first). The encoder is a scikit-learn ``ColumnTransformer`` kept with the model so
+prediction files get the same columns.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def make_encoder(frame: pd.DataFrame, covariates: Sequence[str]) -> ColumnTransf
                 "cat",
                 make_pipeline(
                     SimpleImputer(strategy="constant", fill_value="missing"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                    # drop="first": a full set of levels is collinear with a linear stage's intercept.
+                    OneHotEncoder(drop="first", handle_unknown="ignore", sparse_output=False),
                 ),
                 text,
             )

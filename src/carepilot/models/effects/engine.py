@@ -29,6 +29,7 @@ from carepilot.models.effects.learners import (
     base_regressors,
     choose_arm_model,
     fit_learner,
+    single_threaded,
 )
 from carepilot.models.effects.overlap import OverlapModel, OverlapReport
 from carepilot.models.effects.selection import Selection, select_by_cv
@@ -79,6 +80,16 @@ class EffectEngine:
         known_propensity: dict[str, float] | None = None,
     ) -> EffectEngine:
         """Fit on covariates X (n, p), option labels t (n,) and outcomes y (n,); returns self."""
+        with single_threaded():
+            return self._fit(X, t, y, known_propensity)
+
+    def _fit(
+        self,
+        X: np.ndarray | pd.DataFrame,
+        t: Sequence[Any] | np.ndarray,
+        y: Sequence[float] | np.ndarray,
+        known_propensity: dict[str, float] | None,
+    ) -> EffectEngine:
         Xa, names = _as_matrix(X)
         labels = np.asarray([str(v) for v in t])
         ya = np.asarray(y, dtype=float)

@@ -28,6 +28,7 @@ from carepilot.models.effects.learners import (
     base_regressors,
     choose_arm_model,
     logistic_propensity,
+    single_threaded,
 )
 
 
@@ -151,6 +152,25 @@ def evaluate_rules(
     ``known_propensity`` is either (k,) probabilities of each option (a trial) or (n,) the probability of the
     option each patient received; otherwise propensities are estimated with cross-fitting.
     """
+    with single_threaded():
+        return _evaluate_rules(
+            X, t, y, options, rule_learner, lower_is_better, known_propensity, config, n_folds, alpha, seed
+        )
+
+
+def _evaluate_rules(
+    X: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    options: list[str],
+    rule_learner: RuleLearner,
+    lower_is_better: bool,
+    known_propensity: np.ndarray | None,
+    config: LearnerConfig | None,
+    n_folds: int,
+    alpha: float,
+    seed: int,
+) -> PolicyEvaluation:
     config = config or LearnerConfig(random_state=seed)
     k = len(options)
     counts = np.bincount(t, minlength=k)

@@ -26,6 +26,7 @@ from carepilot.models.effects.learners import (
     choose_arm_model,
     fit_learner,
     logistic_propensity,
+    single_threaded,
 )
 
 
@@ -77,6 +78,13 @@ def select_by_cv(
     folds: int = 3,
 ) -> Selection:
     """K-fold cross-validated R-loss for each learner name; the smallest wins."""
+    with single_threaded():
+        return _select_by_cv(names, X, t, y, config, folds)
+
+
+def _select_by_cv(
+    names: Sequence[str], X: np.ndarray, t: np.ndarray, y: np.ndarray, config: LearnerConfig, folds: int
+) -> Selection:
     n_splits = max(2, min(folds, int(np.bincount(t).min())))
     splitter = StratifiedKFold(n_splits, shuffle=True, random_state=config.random_state)
     losses: dict[str, list[float]] = {name: [] for name in names}
