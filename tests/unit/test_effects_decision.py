@@ -52,3 +52,27 @@ def test_a_reference_that_is_not_an_option_is_rejected() -> None:
 def test_an_unknown_decision_name_is_not_found() -> None:
     with pytest.raises(NotFoundError, match="available"):
         load_decision("nope")
+
+
+def test_a_decision_spec_and_a_frame_are_enough_to_fit_an_engine() -> None:
+    import numpy as np
+    import pandas as pd
+    from tests.unit.effects_data import SMALL
+
+    from carepilot.errors import InputError
+    from carepilot.models.effects.engine import fit_for_decision
+
+    spec = load_decision("antidepressant")
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({c: rng.normal(size=n) for c in spec.covariates})
+    frame["option"] = rng.choice(list(spec.option_keys), size=n)
+    frame[spec.outcome.key] = -5 + np.where(frame["option"] == "mirtazapine", -1.0, 0.0) + rng.normal(size=n)
+    engine = fit_for_decision(spec, frame, learner="linear_dml", config=SMALL)
+    assert engine.reference_ == "sertraline"
+    assert set(engine.contrasts_) == {"escitalopram", "bupropion", "mirtazapine"}
+    with pytest.raises(InputError, match="lacks column"):
+        fit_for_decision(spec, frame.drop(columns=["phq9"]), learner="linear_dml", config=SMALL)
+    frame.loc[0, "option"] = "placebo"
+    with pytest.raises(InputError, match="unknown option"):
+        fit_for_decision(spec, frame, learner="linear_dml", config=SMALL)

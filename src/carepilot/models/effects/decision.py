@@ -1,7 +1,8 @@
 """Decision specs as data: the options, reference option, outcome and evidence of one treatment decision.
 
-Each spec is a versioned TOML file in ``carepilot/knowledge/data/decisions/``; this module only parses and
-validates them (no I/O beyond reading the packaged file) so engines and the CLI share one description.
+Each spec is a versioned TOML file in ``carepilot/knowledge/data/decisions/``; this module parses and
+validates them (no I/O beyond reading the packaged file) so engines and the CLI share one description, and
+turns a one-row-per-patient frame into the arrays an effect engine fits (``decision_arrays``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from carepilot.domain.insight import Evidence
 from carepilot.errors import InputError, NotFoundError
@@ -140,6 +144,34 @@ def parse_decision(data: dict[str, Any], where: str) -> DecisionSpec:
     if spec.reference not in keys:
         raise DecisionSpecError(f"{where}: reference {spec.reference!r} is not one of the options {keys}")
     return spec
+
+
+def decision_arrays(
+    spec: DecisionSpec, frame: pd.DataFrame, treatment: str = "option"
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Covariates, option keys and outcomes for ``spec`` from a frame with one row per patient.
+
+    The frame holds the spec's covariates, a ``treatment`` column of option keys and the outcome column named
+    by ``spec.outcome.key``; any store or synthetic population can produce it.
+    """
+    needed = [*spec.covariates, treatment, spec.outcome.key]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise InputError(f"decision {spec.name!r}: the data lacks column(s) {', '.join(missing)}")
+    unknown = sorted(set(frame[treatment].astype(str)) - set(spec.option_keys))
+    if unknown:
+        raise InputError(
+            f"decision {spec.name!r}: unknown option(s) {unknown}; options are {spec.option_keys}"
+        )
+    y = pd.to_numeric(frame[spec.outcome.key], errors="coerce")
+    if y.isna().any():
+        raise InputError(
+            f"decision {spec.name!r}: outcome {spec.outcome.key!r} has missing or non-numeric values"
+        )
+    X = frame[list(spec.covariates)].astype(float)
+    if X.isna().any().any():
+        raise InputError(f"decision {spec.name!r}: covariates have missing values; impute them first")
+    return X, frame[treatment].astype(str).to_numpy(), y.to_numpy(dtype=float)
 
 
 def load_decision_file(path: Path) -> DecisionSpec:

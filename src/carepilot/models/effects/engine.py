@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from carepilot.errors import InputError, ModelError
+from carepilot.models.effects.decision import DecisionSpec, decision_arrays
 from carepilot.models.effects.learners import (
     LEARNER_NAMES,
     LearnerConfig,
@@ -187,7 +188,7 @@ class EffectEngine:
 
     def overlap(self, X: np.ndarray | pd.DataFrame) -> OverlapReport:
         """Common-support flags for each patient."""
-        return self.overlap_.check(self._check(X), list(self.options_))
+        return self.overlap_.check(self._check(X), list(self.options_), self.feature_names_)
 
     def expected_outcomes(
         self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05
@@ -262,3 +263,15 @@ def _as_matrix(X: np.ndarray | pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
     return arr, [f"x{i + 1}" for i in range(arr.shape[1])]
+
+
+def fit_for_decision(
+    spec: DecisionSpec,
+    frame: pd.DataFrame,
+    treatment: str = "option",
+    learner: str = "auto",
+    config: LearnerConfig | None = None,
+) -> EffectEngine:
+    """Fit an engine for a decision spec from one row per patient; the spec's reference is the reference."""
+    X, t, y = decision_arrays(spec, frame, treatment)
+    return EffectEngine(learner=learner, reference=spec.reference, config=config).fit(X, t, y)

@@ -59,7 +59,9 @@ class OverlapModel:
         cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
         return np.asarray(cross_val_predict(logistic_propensity(), X, t, cv=cv, method="predict_proba"))
 
-    def check(self, X: np.ndarray, option_labels: list[str] | None = None) -> OverlapReport:
+    def check(
+        self, X: np.ndarray, option_labels: list[str] | None = None, feature_names: list[str] | None = None
+    ) -> OverlapReport:
         """Flag patients with a propensity below the floor or a covariate outside the training range."""
         prop = self.propensity(X)
         labels = option_labels or [str(i) for i in range(prop.shape[1])]
@@ -73,7 +75,10 @@ class OverlapModel:
                 why.append(f"propensity below {self.min_propensity} for {names}")
             outside = np.flatnonzero((X[i] < self.low_) | (X[i] > self.high_))
             if outside.size:
-                why.append(f"{outside.size} covariate(s) outside the training range")
+                names = (
+                    ", ".join(feature_names[j] for j in outside[:5]) if feature_names else f"{outside.size}"
+                )
+                why.append(f"covariate(s) outside the training range: {names}")
             ok[i] = not why
             reasons.append("; ".join(why))
         return OverlapReport(propensity=prop, ok=ok, reasons=tuple(reasons))
