@@ -6,7 +6,7 @@ The primary rule is fixed in advance: a causal forest, cautious (a patient leave
 only when the interval of the gain excludes zero). Plain argmax rules are reported as secondary. Every rule
 is learned and evaluated with 5-fold cross-fitting; values are AIPW with the known propensities
 (``policy.evaluate_rules``).
-Options: ``folds`` (default 5), ``trees`` (default 200), ``seed`` (default 0).
+Options: ``folds`` (default 5), ``trees`` (default 200), ``forest_trees`` (default 400), ``seed`` (default 0).
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     folds = int(options.get("folds", 5))
     seed = int(options.get("seed", 0))
     config = LearnerConfig(
-        n_trees=int(options.get("trees", 200)), forest_trees=400, n_bootstrap=30, random_state=seed
+        n_trees=int(options.get("trees", 200)),
+        forest_trees=int(options.get("forest_trees", 400)),
+        n_bootstrap=30,
+        random_state=seed,
     )
     X = frame[COVARIATES].to_numpy(dtype=float)
     t = frame["arms"].to_numpy(dtype=int)

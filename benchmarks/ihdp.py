@@ -4,7 +4,8 @@ Each realisation is split 63/27/10 into train/valid/test. Every candidate learne
 selected by its R-loss on the valid split (Nie & Wager 2021), nuisances fitted on train; the test split is
 used only to report. The selected learner is refitted on train with intervals; their coverage of mu1 - mu0
 is measured on test.
-Options: ``realizations`` (default 1-10, e.g. "1-3"), ``bootstrap`` (default 50), ``trees`` (default 300).
+Options: ``realizations`` (default 1-10, e.g. "1-3"), ``bootstrap`` (default 50), ``trees`` (default 300),
+``forest_trees`` (default 400).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     reals = _realizations(options.get("realizations", "1-10"))
     config = LearnerConfig(
         n_trees=int(options.get("trees", 300)),
-        forest_trees=400,
+        forest_trees=int(options.get("forest_trees", 400)),
         n_bootstrap=int(options.get("bootstrap", 50)),
     )
     started = time.perf_counter()

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.slow
 
 def test_ihdp_benchmark_reports_pehe_coverage_candidates_and_selection(settings: Settings) -> None:
     reference("ihdp", "ihdp_npci_1.csv")
-    report = run_benchmark("ihdp", settings, {"realizations": "1", "bootstrap": "10", "trees": "100"})
+    report = run_benchmark(
+        "ihdp", settings, {"realizations": "1", "bootstrap": "10", "trees": "100", "forest_trees": "40"}
+    )
     m = report.metrics
     for key in ("sqrt_pehe_in", "sqrt_pehe_out", "ate_error_in", "ate_error_out", "interval_coverage"):
         assert key in m and f"{key}_sd" in m
@@ -28,7 +30,7 @@ def test_ihdp_benchmark_reports_pehe_coverage_candidates_and_selection(settings:
 
 
 def test_actg175_benchmark_reports_the_rule_against_the_best_arm(settings: Settings) -> None:
-    report = run_benchmark("actg175", settings, {"folds": "2", "trees": "40"})
+    report = run_benchmark("actg175", settings, {"folds": "2", "trees": "40", "forest_trees": "40"})
     m = report.metrics
     assert report.n == 2139
     assert m["difference_ci_low"] <= m["difference"] <= m["difference_ci_high"]
