@@ -25,7 +25,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
 
 def _write_csv(path: Path, n: int = 150, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
-    lines = ["age,sex,egfr,arm,hba1c_change"]
+    lines = ["age,sex,egfr,arm,hba1c_change,p_received"]
     arms = ["sulfonylurea", "sglt2_inhibitor", "dpp4_inhibitor"]
     for i in range(n):
         age = rng.normal(60, 8)
@@ -34,7 +34,7 @@ def _write_csv(path: Path, n: int = 150, seed: int = 0) -> None:
         y = -0.5 - 0.02 * (age - 60) + (-0.7 if arm == "sglt2_inhibitor" else 0.0) + rng.normal(0, 0.2)
         sex = "" if i % 11 == 0 else ("female" if i % 2 else "male")  # some missing text values
         egfr_text = "" if i % 13 == 0 else f"{egfr:.1f}"  # some missing numbers
-        lines.append(f"{age:.0f},{sex},{egfr_text},{arm},{y:.3f}")
+        lines.append(f"{age:.0f},{sex},{egfr_text},{arm},{y:.3f},0.3333")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -47,6 +47,7 @@ def test_fit_predict_and_evaluate_work_on_a_small_csv(
     model = tmp_path / "model.joblib"
     small = ["--learner", "linear_dml", "--trees", "20", "--bootstrap", "5"]
     args = ["effects", "fit", "--csv", str(data), "--treatment", "arm", "--outcome", "hba1c_change"]
+    args += ["--covariates", "age,sex,egfr"]
     assert _run(monkeypatch, *args, "--model-out", str(model), "--lower-is-better", "--json", *small) == 0
     summary = orjson.loads(capsys.readouterr().out)
     assert summary["learner"] == "linear_dml"
@@ -71,7 +72,8 @@ def test_fit_predict_and_evaluate_work_on_a_small_csv(
     assert rows[0]["best_option"] == "sglt2_inhibitor"  # lower HbA1c is better and SGLT2i lowers it most
 
     evaluate = ["effects", "evaluate", "--csv", str(data), "--treatment", "arm", "--outcome", "hba1c_change"]
-    code = _run(monkeypatch, *evaluate, "--lower-is-better", "--folds", "3", "--json", *small)
+    known = ["--propensity", "p_received", "--covariates", "age,sex,egfr"]
+    code = _run(monkeypatch, *evaluate, *known, "--lower-is-better", "--folds", "3", "--json", *small)
     assert code == 0
     report = orjson.loads(capsys.readouterr().out)
     assert report["best_single_option"] == "sglt2_inhibitor"

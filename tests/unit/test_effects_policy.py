@@ -74,7 +74,7 @@ def test_lower_is_better_flips_the_best_arm() -> None:
     y = -1.0 * t + rng.normal(size=n)  # option 1 lowers the outcome
     result = evaluate_rules(
         X, t, y, ["0", "1"], engine_rule_learner("linear_dml", SMALL, cautious=True),
-        lower_is_better=True, known_propensity=np.array([0.5, 0.5]), config=SMALL, n_folds=3,
+        lower_is_better=True, config=SMALL, n_folds=3,  # propensities estimated out of fold
     )  # fmt: skip
     assert result.best_single == "1"
     assert result.single["1"].value < result.single["0"].value
