@@ -1,4 +1,8 @@
-"""Model files: a joblib bundle plus a sha256 sidecar that is verified before anything is unpickled."""
+"""Model files: a joblib bundle plus a sha256 sidecar that is verified before anything is unpickled.
+
+The checksum guards against corruption and accidental swaps, not against someone who can rewrite both files:
+load model files only from folders you control (joblib unpickles code).
+"""
 
 from __future__ import annotations
 
@@ -59,7 +63,8 @@ def load_model(path: Path) -> EffectModelFile:
     side = sidecar(path)
     if not side.is_file():
         raise IntegrityError(f"{path}: checksum file {side.name} is missing; refusing to load")
-    expected = side.read_text(encoding="utf-8").split()[0] if side.read_text(encoding="utf-8").strip() else ""
+    recorded = side.read_text(encoding="utf-8").split()
+    expected = recorded[0] if recorded else ""
     actual = sha256_of(path)
     if actual != expected:
         raise IntegrityError(f"{path}: sha256 {actual[:12]}... does not match {side.name}; refusing to load")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn.base import clone
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
@@ -199,8 +200,6 @@ class EffectEngine:
         combines the effect interval with the reference prediction's standard error (treated as independent).
         """
         Xa = self._check(X)
-        from scipy.stats import norm
-
         z = float(norm.ppf(1 - alpha / 2))
         base = self.baseline_.predict(Xa)
         tau = self.effect(Xa)

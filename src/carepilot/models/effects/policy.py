@@ -242,17 +242,6 @@ def _evaluate_rules(
     )
 
 
-def argmax_rule(effect_fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    """Turn an effect function (n, k-1 vs reference, higher better) into 'give the best predicted option'."""
-
-    def assign(X: np.ndarray) -> np.ndarray:
-        tau = effect_fn(X)
-        full = np.column_stack([np.zeros(len(X)), tau])
-        return np.argmax(full, axis=1)
-
-    return assign
-
-
 def engine_rule_learner(
     learner: str = "causal_forest",
     config: LearnerConfig | None = None,
