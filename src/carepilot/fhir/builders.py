@@ -2,8 +2,8 @@
 
 Written by hand rather than through ``fhir.resources`` model classes because the synthetic population writes
 millions of resources and model construction costs tens of microseconds each; the output is validated against
-the R4B models in the tests instead. References are written as ``Type/id`` so the same dict serves a transaction
-Bundle and Bulk Data NDJSON.
+the R4B models in the tests instead. References are written as ``Type/id`` so the same dict serves a
+transaction Bundle and Bulk Data NDJSON.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def organization(org_id: str, name: str, identifier_system: str, identifier_valu
     }
 
 
-def identifier(system: str, value: str, type_code: str = "MR", type_display: str = "Medical record number") -> Json:
+def identifier(
+    system: str, value: str, type_code: str = "MR", type_display: str = "Medical record number"
+) -> Json:
     """A Patient identifier with its v2-0203 type."""
     return {
         "use": "usual",
@@ -134,7 +136,14 @@ def patient(
 
 def address(line: str, city: str, state: str, postal_code: str) -> Json:
     """A home Address in the US."""
-    return {"use": "home", "line": [line], "city": city, "state": state, "postalCode": postal_code, "country": "US"}
+    return {
+        "use": "home",
+        "line": [line],
+        "city": city,
+        "state": state,
+        "postalCode": postal_code,
+        "country": "US",
+    }
 
 
 ENCOUNTER_CLASS_DISPLAY = {"AMB": "ambulatory", "EMER": "emergency", "IMP": "inpatient encounter"}
@@ -166,7 +175,9 @@ def encounter(
         out["reasonCode"] = [codeable(SNOMED, reason[0], reason[1])]
     if discharge_disposition is not None:
         out["hospitalization"] = {
-            "dischargeDisposition": codeable(DISCHARGE_DISPOSITION, discharge_disposition[0], discharge_disposition[1])
+            "dischargeDisposition": codeable(
+                DISCHARGE_DISPOSITION, discharge_disposition[0], discharge_disposition[1]
+            )
         }
     if service_provider:
         out["serviceProvider"] = ref("Organization", service_provider)
@@ -434,7 +445,7 @@ def variant_observation(
     description: str | None = None,
     performer: str | None = None,
 ) -> Json:
-    """A genomic variant finding (LOINC 69548-6 / 81252-9) with gene, HGVS and amino-acid change components."""
+    """A genomic variant (LOINC 69548-6 / 81252-9) with gene, HGVS and amino-acid change components."""
     components = [gene_component(gene, hgnc_id)]
     if transcript:
         components.append(
@@ -445,12 +456,15 @@ def variant_observation(
         )
     if dna_change:
         components.append(
-            component_codeable((LOINC, "48004-6", "DNA change (c.HGVS)"), codeable(HGVS, dna_change, dna_change))
+            component_codeable(
+                (LOINC, "48004-6", "DNA change (c.HGVS)"), codeable(HGVS, dna_change, dna_change)
+            )
         )
     if protein_change:
         components.append(
             component_codeable(
-                (LOINC, "48005-3", "Amino acid change (pHGVS)"), codeable(HGVS, protein_change, protein_change)
+                (LOINC, "48005-3", "Amino acid change (pHGVS)"),
+                codeable(HGVS, protein_change, protein_change),
             )
         )
     components.append(

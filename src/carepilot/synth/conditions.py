@@ -1,11 +1,12 @@
 """Chronic conditions and cancers by age, sex, race and site, with co-occurrence.
 
 Liability-threshold (Gaussian copula) model (Falconer 1965; the multivariate probit of Ashford & Sowden 1970):
-person i has condition c when ``L_ic = offset_ic + sum_f lambda_cf F_if + sqrt(1 - sum lambda^2) e_ic`` exceeds a
-threshold tau_c,band. The latent factors F (metabolic, cardiac, smoking, mood) are shared across conditions, which
-makes hypertension, diabetes, kidney disease and heart disease co-occur as they do in NHANES. The offsets move risk
-between sexes, races and sites; the thresholds are then solved per age band so that the expected prevalence in the
-band equals the published target (``data/population.toml``), whatever the site mix.
+person i has condition c when ``L_ic = offset_ic + sum_f lambda_cf F_if + sqrt(1 - sum lambda^2) e_ic``
+exceeds a threshold tau_c,band. The latent factors F (metabolic, cardiac, smoking, mood) are shared across
+conditions, which makes hypertension, diabetes, kidney disease and heart disease co-occur as they do in
+NHANES. The offsets move risk between sexes, races and sites; the thresholds are then solved per age band so
+that the expected prevalence in the band equals the published target (``data/population.toml``), whatever the
+site mix.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def condition_offsets(people: People, spec: dict, site_shift: np.ndarray) -> np.
     return offset + site_shift
 
 
-def assign_conditions(rng: np.random.Generator, people: People, n_sites: int, end: np.datetime64) -> Conditions:
+def assign_conditions(
+    rng: np.random.Generator, people: People, n_sites: int, end: np.datetime64
+) -> Conditions:
     """Draw conditions and onset dates for every person; also shifts BMI with the metabolic factor."""
     table = load_table("population")["conditions"]
     n = people.n
@@ -83,7 +86,9 @@ def assign_conditions(rng: np.random.Generator, people: People, n_sites: int, en
         shared = sum((w * factors[f] for f, w in loadings.items()), np.zeros(n))
         resid = np.sqrt(max(1.0 - sum(w * w for w in loadings.values()), 0.0))
         liability = offset + shared + resid * rng.standard_normal(n)
-        eligible = {"female": people.female, "male": ~people.female}.get(spec.get("sex", ""), np.ones(n, dtype=bool))
+        eligible = {"female": people.female, "male": ~people.female}.get(
+            spec.get("sex", ""), np.ones(n, dtype=bool)
+        )
         prob = np.zeros(n)
         present = np.zeros(n, dtype=bool)
         for b, target in enumerate(spec["targets"]):

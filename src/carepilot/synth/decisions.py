@@ -22,7 +22,11 @@ from carepilot.synth.physiology import Physiology
 # Concrete drugs written for each option: (concept key, RxNorm ingredient code, dose mg, times per day).
 DRUGS: dict[str, tuple[tuple[str, str, float, int], ...]] = {
     "sglt2": (("empagliflozin", "1545653", 10.0, 1), ("dapagliflozin", "1488564", 10.0, 1)),
-    "glp1": (("semaglutide", "1991302", 0.5, 1), ("dulaglutide", "1551291", 1.5, 1), ("liraglutide", "475968", 1.2, 1)),
+    "glp1": (
+        ("semaglutide", "1991302", 0.5, 1),
+        ("dulaglutide", "1551291", 1.5, 1),
+        ("liraglutide", "475968", 1.2, 1),
+    ),
     "dpp4": (("sitagliptin", "593411", 100.0, 1), ("linagliptin", "1100699", 5.0, 1)),
     "su": (("glipizide", "4821", 5.0, 2), ("glimepiride", "25789", 2.0, 1)),
     "clopidogrel": (("clopidogrel", "32968", 75.0, 1),),
@@ -40,7 +44,7 @@ DRUGS: dict[str, tuple[tuple[str, str, float, int], ...]] = {
 
 @dataclass
 class Decision:
-    """One decision problem: who faced it, when, with which covariates, propensities and potential outcomes."""
+    """One decision problem: who faced it, when, covariates, propensities and potential outcomes."""
 
     name: str
     options: tuple[str, ...]
@@ -51,7 +55,9 @@ class Decision:
     propensity: np.ndarray  # (rows, options)
     given: np.ndarray  # option index per row
     potential: dict[str, np.ndarray]  # outcome name -> (rows, options)
-    realised: dict[str, np.ndarray] = field(default_factory=dict)  # outcome name -> (rows,) for the given option
+    realised: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # outcome name -> (rows,) for the given option
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # other truth columns per row
     drug: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # concrete drug index per row
 
@@ -66,7 +72,7 @@ class Decision:
         return values[:, self.options.index(treated)] - values[:, self.options.index(control)]
 
     def naive_difference(self, treated: str, control: str, outcome: str | None = None) -> float:
-        """Difference of observed mean outcomes between those given ``treated`` and those given ``control``."""
+        """Observed mean outcome of those given ``treated`` minus that of those given ``control``."""
         y = self.observed(outcome)
         t = self.given == self.options.index(treated)
         c = self.given == self.options.index(control)
@@ -78,7 +84,9 @@ class Decision:
         """The truth table ``decision_<name>.parquet``: one row per person who faced the decision."""
         data: dict[str, object] = {
             "patient_id": patient_ids[self.person].astype(str),
-            "decision_time": pd.to_datetime(window_start + (self.day * 86400).astype("timedelta64[s]"), utc=True),
+            "decision_time": pd.to_datetime(
+                window_start + (self.day * 86400).astype("timedelta64[s]"), utc=True
+            ),
         }
         for key, values in self.covariates.items():
             data[f"x_{key}"] = values
@@ -148,9 +156,12 @@ def t2d_addon(
     # Potential HbA1c at 6 months. Common course: trend + small lifestyle/regression effect + shared noise.
     common = h0 + 0.5 * phys.hba1c_slope[idx] - 0.1 + rng.normal(0, 0.3, m)
     scale = 0.6 + 0.4 * adherence  # what a person takes is what works
-    # Placebo-adjusted HbA1c reductions: SGLT2i -0.6 to -0.8 (Zaccardi et al., Diabetes Obes Metab 2016), smaller
-    # as eGFR falls and minimal below 30 (Cherney et al., Kidney Int 2014); GLP-1 RA -1.0 to -1.5 (SUSTAIN 1-7;
-    # Htike et al., Diabetes Obes Metab 2017); DPP-4i -0.5 to -0.7, ~0.3 more in Asian populations (Kim et al.,
+    # Placebo-adjusted HbA1c reductions: SGLT2i -0.6 to -0.8 (Zaccardi et al., Diabetes Obes Metab 2016),
+    # smaller
+    # as eGFR falls and minimal below 30 (Cherney et al., Kidney Int 2014); GLP-1 RA -1.0 to -1.5 (SUSTAIN
+    # 1-7;
+    # Htike et al., Diabetes Obes Metab 2017); DPP-4i -0.5 to -0.7, ~0.3 more in Asian populations (Kim et
+    # al.,
     # Diabetologia 2013); sulfonylurea -1.0 to -1.2 (Hirst et al., Diabetologia 2013), waning with diabetes
     # duration (UKPDS / ADOPT secondary failure). Larger reductions from higher baselines (DeFronzo 2010).
     effect = np.column_stack(
@@ -165,16 +176,19 @@ def t2d_addon(
     hba1c_6m = np.maximum(common[:, None] + effect, 5.0)
 
     # Cardio-renal event (HF hospitalisation, MI, stroke or kidney failure) within 2 years. Baseline logistic
-    # model; hazard ratios: SGLT2i 0.70 with HF or CKD (DAPA-HF 0.74, CREDENCE 0.70, EMPA-KIDNEY 0.72) and 0.88
-    # otherwise (EMPA-REG MACE 0.86); GLP-1 RA 0.80 with coronary disease (LEADER 0.87, SUSTAIN-6 0.74) and 0.92
+    # model; hazard ratios: SGLT2i 0.70 with HF or CKD (DAPA-HF 0.74, CREDENCE 0.70, EMPA-KIDNEY 0.72) and
+    # 0.88
+    # otherwise (EMPA-REG MACE 0.86); GLP-1 RA 0.80 with coronary disease (LEADER 0.87, SUSTAIN-6 0.74) and
+    # 0.92
     # otherwise; DPP-4i 1.00 (TECOS); sulfonylurea 1.00 (CAROLINA vs linagliptin).
-    p0 = _logistic(-3.6 + 0.04 * (age - 60.0) + 1.1 * hf + 0.7 * ckd + 0.6 * chd + 0.02 * np.maximum(60.0 - egfr, 0))
-    hr = np.column_stack(
-        [np.where(hf | ckd, 0.70, 0.88), np.where(chd, 0.80, 0.92), np.ones(m), np.ones(m)]
+    p0 = _logistic(
+        -3.6 + 0.04 * (age - 60.0) + 1.1 * hf + 0.7 * ckd + 0.6 * chd + 0.02 * np.maximum(60.0 - egfr, 0)
     )
+    hr = np.column_stack([np.where(hf | ckd, 0.70, 0.88), np.where(chd, 0.80, 0.92), np.ones(m), np.ones(m)])
     event_risk = _risk_under_hazard_ratio(p0[:, None], hr)
 
-    # Who gets what (ADA 2024 practice: SGLT2i for HF/CKD, GLP-1 RA for obesity and high HbA1c, DPP-4i in older
+    # Who gets what (ADA 2024 practice: SGLT2i for HF/CKD, GLP-1 RA for obesity and high HbA1c, DPP-4i in
+    # older
     # or low-eGFR patients, sulfonylurea where cost matters (the rural site)).
     scores = np.column_stack(
         [
@@ -195,10 +209,19 @@ def t2d_addon(
         person=idx,
         day=day,
         covariates={
-            "age": age, "female": people.female[idx], "bmi": bmi, "egfr": egfr, "hba1c": h0,
-            "heart_failure": hf, "ckd": ckd, "coronary_disease": chd, "asian": asian, "site": people.site[idx],
-            "adherence": adherence, "diabetes_years": duration,
-        },  # fmt: skip
+            "age": age,
+            "female": people.female[idx],
+            "bmi": bmi,
+            "egfr": egfr,
+            "hba1c": h0,
+            "heart_failure": hf,
+            "ckd": ckd,
+            "coronary_disease": chd,
+            "asian": asian,
+            "site": people.site[idx],
+            "adherence": adherence,
+            "diabetes_years": duration,
+        },
         propensity=propensity,
         given=given,
         potential={"hba1c_6m": hba1c_6m, "cardiorenal_risk_2y": event_risk},
@@ -209,12 +232,18 @@ def t2d_addon(
 
 
 def antiplatelet(
-    rng: np.random.Generator, people: People, cond: Conditions, phys: Physiology, geno: Genotypes, window_days: float
+    rng: np.random.Generator,
+    people: People,
+    cond: Conditions,
+    phys: Physiology,
+    geno: Genotypes,
+    window_days: float,
 ) -> Decision:
-    """P2Y12 inhibitor after an acute coronary syndrome: clopidogrel, prasugrel or ticagrelor; 12-month MACE."""
+    """P2Y12 inhibitor after an ACS: clopidogrel, prasugrel or ticagrelor; 12-month MACE."""
     options = ("clopidogrel", "prasugrel", "ticagrelor")
     chd = np.flatnonzero(cond.has["coronary_disease"])
-    # ~3%/year of people with coronary disease have an ACS (AHA 2023 statistics), enriched here to 35% over the
+    # ~3%/year of people with coronary disease have an ACS (AHA 2023 statistics), enriched here to 35% over
+    # the
     # window so the decision has enough rows at small N.
     idx = chd[rng.random(len(chd)) < 0.35] if window_days > 120 else np.empty(0, dtype=int)
     m = len(idx)
@@ -230,9 +259,12 @@ def antiplatelet(
     pm = pheno == "Poor Metabolizer"
     im = pheno == "Intermediate Metabolizer"
 
-    # 12-month MACE on clopidogrel ~10-12% (PLATO, TRITON control arms). Hazard ratios: prasugrel 0.81 (TRITON-
-    # TIMI 38), no net benefit at age >= 75 or weight < 60 kg (TRITON label subgroups); ticagrelor 0.84 (PLATO);
-    # clopidogrel in CYP2C19 reduced-function carriers 1.53 (one allele) and 1.76 (two) (Mega et al., JAMA 2010).
+    # 12-month MACE on clopidogrel ~10-12% (PLATO, TRITON control arms). Hazard ratios: prasugrel 0.81
+    # (TRITON-
+    # TIMI 38), no net benefit at age >= 75 or weight < 60 kg (TRITON label subgroups); ticagrelor 0.84
+    # (PLATO);
+    # clopidogrel in CYP2C19 reduced-function carriers 1.53 (one allele) and 1.76 (two) (Mega et al., JAMA
+    # 2010).
     p0 = _logistic(-2.3 + 0.03 * (age - 65.0) + 0.45 * t2d + 0.45 * ckd + 0.4 * hf + 0.3 * smoker)
     frail = (age >= 75) | (weight < 60)
     hr = np.column_stack(
@@ -246,7 +278,9 @@ def antiplatelet(
     mace = _risk_under_hazard_ratio(p0[:, None], hr)
     # Major bleeding: ~3%/year on clopidogrel; prasugrel HR 1.32 (TRITON), ticagrelor 1.19 (PLATO, non-CABG).
     b0 = _logistic(-3.6 + 0.04 * (age - 65.0) + 0.8 * af + 0.3 * ckd)
-    bleed = _risk_under_hazard_ratio(b0[:, None], np.column_stack([np.ones(m), np.full(m, 1.32), np.full(m, 1.19)]))
+    bleed = _risk_under_hazard_ratio(
+        b0[:, None], np.column_stack([np.ones(m), np.full(m, 1.32), np.full(m, 1.19)])
+    )
     # Assignment: clopidogrel for older, anticoagulated (AF) or CKD patients (bleeding concern); prasugrel for
     # younger PCI patients; genotype is rarely known at the bedside, so it does not enter the propensity.
     scores = np.column_stack(
@@ -266,10 +300,16 @@ def antiplatelet(
         person=idx,
         day=day,
         covariates={
-            "age": age, "female": people.female[idx], "weight": weight, "type2_diabetes": t2d, "ckd": ckd,
-            "heart_failure": hf, "atrial_fibrillation": af, "smoker": smoker,
+            "age": age,
+            "female": people.female[idx],
+            "weight": weight,
+            "type2_diabetes": t2d,
+            "ckd": ckd,
+            "heart_failure": hf,
+            "atrial_fibrillation": af,
+            "smoker": smoker,
             "cyp2c19_phenotype": pheno.astype(str),
-        },  # fmt: skip
+        },
         propensity=propensity,
         given=given,
         potential={"mace_risk_12m": mace, "bleed_risk_12m": bleed},
@@ -282,17 +322,34 @@ def antiplatelet(
 # IWPC pharmacogenetic dosing equation (International Warfarin Pharmacogenetics Consortium, NEJM 2009;
 # 360:753-764, appendix): sqrt(weekly dose in mg).
 IWPC = {
-    "intercept": 5.6044, "age_decades": -0.2614, "height_cm": 0.0087, "weight_kg": 0.0128,
-    "vkorc1_ag": -0.8677, "vkorc1_aa": -1.6974, "cyp2c9_12": -0.5211, "cyp2c9_13": -0.9357,
-    "cyp2c9_22": -1.0616, "cyp2c9_23": -1.9206, "cyp2c9_33": -2.3312, "asian": -0.1092, "black": -0.2760,
-    "mixed_or_missing_race": -0.1032, "enzyme_inducer": 1.1816, "amiodarone": -0.5503,
-}  # fmt: skip
+    "intercept": 5.6044,
+    "age_decades": -0.2614,
+    "height_cm": 0.0087,
+    "weight_kg": 0.0128,
+    "vkorc1_ag": -0.8677,
+    "vkorc1_aa": -1.6974,
+    "cyp2c9_12": -0.5211,
+    "cyp2c9_13": -0.9357,
+    "cyp2c9_22": -1.0616,
+    "cyp2c9_23": -1.9206,
+    "cyp2c9_33": -2.3312,
+    "asian": -0.1092,
+    "black": -0.2760,
+    "mixed_or_missing_race": -0.1032,
+    "enzyme_inducer": 1.1816,
+    "amiodarone": -0.5503,
+}
 
 
 def iwpc_sqrt_dose(
-    age: np.ndarray, height: np.ndarray, weight: np.ndarray, vkorc1_t: np.ndarray, cyp2c9_class: np.ndarray,
-    race: np.ndarray, amiodarone: np.ndarray,
-) -> np.ndarray:  # fmt: skip
+    age: np.ndarray,
+    height: np.ndarray,
+    weight: np.ndarray,
+    vkorc1_t: np.ndarray,
+    cyp2c9_class: np.ndarray,
+    race: np.ndarray,
+    amiodarone: np.ndarray,
+) -> np.ndarray:
     """IWPC equation: sqrt(weekly warfarin dose); ``cyp2c9_class`` in {'11','12','13','22','23','33'}."""
     c = IWPC
     out = c["intercept"] + c["age_decades"] * np.floor(age / 10.0) + c["height_cm"] * height
@@ -307,8 +364,10 @@ def iwpc_sqrt_dose(
 
 def cyp2c9_class(geno: Genotypes, idx: np.ndarray) -> np.ndarray:
     """Map CYP2C9 diplotypes to the IWPC classes (*2-like decreased, *3-like no function alleles)."""
-    # Allele order in the table: *1, *2, *3, *5, *8, *11, *6. Decreased-function alleles count as *2, no-function
-    # as *3 (the IWPC equation only has *2 and *3; Asian and African alleles mapped by function, as CPIC does).
+    # Allele order in the table: *1, *2, *3, *5, *8, *11, *6. Decreased-function alleles count as *2, no-
+    # function
+    # as *3 (the IWPC equation only has *2 and *3; Asian and African alleles mapped by function, as CPIC
+    # does).
     to_class = np.array(["1", "2", "3", "2", "2", "2", "3"])
     a = to_class[geno.first["CYP2C9"][idx]]
     b = to_class[geno.second["CYP2C9"][idx]]
@@ -317,9 +376,14 @@ def cyp2c9_class(geno: Genotypes, idx: np.ndarray) -> np.ndarray:
 
 
 def warfarin(
-    rng: np.random.Generator, people: People, cond: Conditions, geno: Genotypes, amiodarone: np.ndarray,
-    on_warfarin: np.ndarray, window_days: float,
-) -> Decision:  # fmt: skip
+    rng: np.random.Generator,
+    people: People,
+    cond: Conditions,
+    geno: Genotypes,
+    amiodarone: np.ndarray,
+    on_warfarin: np.ndarray,
+    window_days: float,
+) -> Decision:
     """Warfarin starting dose (3, 5 or 7.5 mg/day) given the unknown true requirement; INR on day 7."""
     options = ("warfarin_3mg", "warfarin_5mg", "warfarin_7_5mg")
     daily = np.array([3.0, 5.0, 7.5])
@@ -342,7 +406,8 @@ def warfarin(
     ratio = (daily[None, :] * 7.0) / true_week[:, None]
     sensitivity = np.exp(rng.normal(0, 0.08, m))[:, None]
     inr7 = 1.0 + 0.85 * 1.5 * ratio * sensitivity
-    # Clinicians start lower in the old, the light, Asian patients and with amiodarone (ACCP 2012 / CHEST), which
+    # Clinicians start lower in the old, the light, Asian patients and with amiodarone (ACCP 2012 / CHEST),
+    # which
     # are also what lowers the requirement: confounded.
     scores = np.column_stack(
         [
@@ -360,14 +425,22 @@ def warfarin(
         person=idx,
         day=day,
         covariates={
-            "age": age, "height_cm": height, "weight_kg": weight, "race": race.astype(str),
-            "vkorc1_t_alleles": vk, "cyp2c9_iwpc_class": c9.astype(str), "amiodarone": amio,
-        },  # fmt: skip
+            "age": age,
+            "height_cm": height,
+            "weight_kg": weight,
+            "race": race.astype(str),
+            "vkorc1_t_alleles": vk,
+            "cyp2c9_iwpc_class": c9.astype(str),
+            "amiodarone": amio,
+        },
         propensity=propensity,
         given=given,
         potential={"inr_day7": inr7},
         realised={"inr_day7": inr7[np.arange(m), given]},
-        extra={"true_weekly_dose_mg": true_week, "iwpc_predicted_weekly_dose_mg": np.clip(sqrt_pred, 0, None) ** 2},
+        extra={
+            "true_weekly_dose_mg": true_week,
+            "iwpc_predicted_weekly_dose_mg": np.clip(sqrt_pred, 0, None) ** 2,
+        },
         drug=np.zeros(m, dtype=int),
     )
 
@@ -393,8 +466,10 @@ def antidepressant(
     # Course at 12 weeks without a specific drug effect: ~30% improvement (placebo response; Furukawa 2016).
     common = phq0 - (4.5 + 0.15 * (phq0 - 16.0)) + rng.normal(0, 2.5, m)
     # Drug-specific extra improvement ~2 PHQ-9 points (SMD ~0.3; Cipriani et al., Lancet 2018), modified by
-    # CYP2C19 for the SSRIs (CPIC 2023 SSRI guideline, Bousman et al.: poor metabolisers have higher exposure and
-    # more intolerance, ultrarapid/rapid lower exposure and less response), by anxiety and insomnia for bupropion
+    # CYP2C19 for the SSRIs (CPIC 2023 SSRI guideline, Bousman et al.: poor metabolisers have higher exposure
+    # and
+    # more intolerance, ultrarapid/rapid lower exposure and less response), by anxiety and insomnia for
+    # bupropion
     # and mirtazapine (assumption from clinical practice, stated in docs), slightly by CYP2D6 for mirtazapine.
     c19_pm = c19 == "Poor Metabolizer"
     c19_fast = np.isin(c19, ["Ultrarapid Metabolizer", "Rapid Metabolizer"])
@@ -426,9 +501,15 @@ def antidepressant(
         person=idx,
         day=day,
         covariates={
-            "age": age, "female": female, "bmi": bmi, "phq9": phq0, "anxiety": anxiety, "insomnia": insomnia,
-            "cyp2c19_phenotype": c19.astype(str), "cyp2d6_phenotype": d6.astype(str),
-        },  # fmt: skip
+            "age": age,
+            "female": female,
+            "bmi": bmi,
+            "phq9": phq0,
+            "anxiety": anxiety,
+            "insomnia": insomnia,
+            "cyp2c19_phenotype": c19.astype(str),
+            "cyp2d6_phenotype": d6.astype(str),
+        },
         propensity=propensity,
         given=given,
         potential={"phq9_12w": phq_12w},

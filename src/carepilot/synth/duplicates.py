@@ -16,8 +16,10 @@ DUPLICATE_RATE = 0.15  # share of persons who also appear in the lab source
 NICKNAMES = {
     "William": "Bill", "Robert": "Bob", "James": "Jim", "John": "Jack", "Michael": "Mike", "Richard": "Dick",
     "Joseph": "Joe", "Thomas": "Tom", "Charles": "Chuck", "Christopher": "Chris", "Daniel": "Dan",
-    "Matthew": "Matt", "Anthony": "Tony", "Donald": "Don", "Steven": "Steve", "Andrew": "Andy", "Joshua": "Josh",
-    "Kenneth": "Ken", "Edward": "Ed", "Ronald": "Ron", "Timothy": "Tim", "Jeffrey": "Jeff", "Nicholas": "Nick",
+    "Matthew": "Matt", "Anthony": "Tony", "Donald": "Don", "Steven": "Steve", "Andrew": "Andy",
+    "Joshua": "Josh",
+    "Kenneth": "Ken", "Edward": "Ed", "Ronald": "Ron", "Timothy": "Tim", "Jeffrey": "Jeff",
+    "Nicholas": "Nick",
     "Benjamin": "Ben", "Elizabeth": "Liz", "Patricia": "Pat", "Jennifer": "Jen", "Margaret": "Peggy",
     "Katherine": "Kate", "Rebecca": "Becky", "Deborah": "Debbie", "Kimberly": "Kim", "Susan": "Sue",
     "Dorothy": "Dot", "Barbara": "Barb", "Stephanie": "Steph", "Christine": "Chris", "Jessica": "Jess",
@@ -41,7 +43,9 @@ def _typo(rng: np.random.Generator, text: str) -> str:
     return text[:k] + text[k] + text[k:]
 
 
-def sample_lab_people(rng: np.random.Generator, people: People, rate: float = DUPLICATE_RATE) -> dict[int, LabPerson]:
+def sample_lab_people(
+    rng: np.random.Generator, people: People, rate: float = DUPLICATE_RATE
+) -> dict[int, LabPerson]:
     """Choose the persons in the lab source and give each a noisy copy of their demographics."""
     chosen = np.flatnonzero(rng.random(people.n) < rate)
     ids = uuids(rng, len(chosen))

@@ -1,9 +1,9 @@
 """Germline pharmacogene diplotypes by ancestry and somatic tumour variants by cancer type.
 
 Diplotypes: two alleles drawn independently (Hardy-Weinberg) from the CPIC frequency of the person's ancestry
-group (``data/pharmacogenes.toml``). Phenotypes follow the CPIC rules for each gene (activity score for CYP2C9,
-CYP2D6 and DPYD; function counts for CYP2C19, SLCO1B1, TPMT, NUDT15). Tumour variant frequencies are cited in
-``TUMOUR_*`` below and in docs/synthetic-population.md.
+group (``data/pharmacogenes.toml``). Phenotypes follow the CPIC rules for each gene (activity score for
+CYP2C9, CYP2D6 and DPYD; function counts for CYP2C19, SLCO1B1, TPMT, NUDT15). Tumour variant frequencies are
+cited in ``TUMOUR_*`` below and in docs/synthetic-population.md.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def sample_genotypes(rng: np.random.Generator, ancestry: np.ndarray) -> Genotype
 
 
 def phenotype(gene: str, a: int, b: int) -> str | None:
-    """CPIC phenotype of the diplotype (allele indices ``a``, ``b``); None where CPIC assigns none (VKORC1)."""
+    """CPIC phenotype of the diplotype (allele indices ``a``, ``b``); None for VKORC1."""
     spec = gene_table(gene)
     alleles = spec["alleles"]
     fa, fb = alleles[a]["function"], alleles[b]["function"]
@@ -146,11 +146,24 @@ class TumourFinding:
 
 
 HGNC_IDS = {
-    "CYP2C19": "HGNC:2621", "CYP2C9": "HGNC:2623", "VKORC1": "HGNC:23663", "SLCO1B1": "HGNC:10959",
-    "DPYD": "HGNC:3012", "TPMT": "HGNC:12014", "NUDT15": "HGNC:23063", "CYP2D6": "HGNC:2625",
-    "EGFR": "HGNC:3236", "ALK": "HGNC:427", "KRAS": "HGNC:6407", "BRAF": "HGNC:1097", "ERBB2": "HGNC:3430",
-    "BRCA1": "HGNC:1100", "BRCA2": "HGNC:1101", "ESR1": "HGNC:3467", "PGR": "HGNC:8910",
-}  # fmt: skip
+    "CYP2C19": "HGNC:2621",
+    "CYP2C9": "HGNC:2623",
+    "VKORC1": "HGNC:23663",
+    "SLCO1B1": "HGNC:10959",
+    "DPYD": "HGNC:3012",
+    "TPMT": "HGNC:12014",
+    "NUDT15": "HGNC:23063",
+    "CYP2D6": "HGNC:2625",
+    "EGFR": "HGNC:3236",
+    "ALK": "HGNC:427",
+    "KRAS": "HGNC:6407",
+    "BRAF": "HGNC:1097",
+    "ERBB2": "HGNC:3430",
+    "BRCA1": "HGNC:1100",
+    "BRCA2": "HGNC:1101",
+    "ESR1": "HGNC:3467",
+    "PGR": "HGNC:8910",
+}
 
 EGFR_TX, KRAS_TX, BRAF_TX = "NM_005228.5", "NM_004985.5", "NM_004333.6"
 VARIANTS = {
@@ -166,22 +179,32 @@ VARIANTS = {
     "BRCA2 c.5946del": ("BRCA2", "NM_000059.4", "c.5946del", "p.Ser1982fs"),
 }
 
-# NSCLC drivers (mutually exclusive): EGFR ~15% in US/European patients and ~47% in East Asian (PIONEER, Shi et
+# NSCLC drivers (mutually exclusive): EGFR ~15% in US/European patients and ~47% in East Asian (PIONEER, Shi
+# et
 # al., J Thorac Oncol 2014), split ~50/50 exon 19 deletion / L858R; ALK fusion ~5%, KRAS G12C ~13% (~4% in
 # East Asian), BRAF V600E ~2% (Skoulidis & Heymach, Nat Rev Cancer 2019; AACR GENIE).
 NSCLC_DRIVERS = ("EGFR exon 19 deletion", "EGFR L858R", "ALK fusion", "KRAS G12C", "BRAF V600E", "none")
 NSCLC_FREQ = {"east_asian": (0.235, 0.235, 0.05, 0.04, 0.01), "other": (0.075, 0.075, 0.05, 0.13, 0.02)}
 # Breast subtypes (SEER 2015-2019: HR+/HER2- 68%, HR+/HER2+ 10%, HR-/HER2+ 4%, triple negative 10%, rest
-# unknown, re-normalised); germline BRCA1/2 ~3% each overall, ~10% BRCA1 in triple negative (Couch et al., JCO 2015).
-BREAST_SUBTYPES = (("hr_pos_her2_neg", 0.74), ("hr_pos_her2_pos", 0.11), ("hr_neg_her2_pos", 0.04), ("tnbc", 0.11))
-# Colorectal: MSI-H ~15%; BRAF V600E in ~50% of MSI-H and ~5% of MSS; KRAS ~40% of BRAF wild type with G12D 35%,
-# G12V 25%, G13D 20%, G12C 8% of KRAS-mutant (rest folded) (Cancer Genome Atlas Network, Nature 2012; Neumann 2009).
+# unknown, re-normalised); germline BRCA1/2 ~3% each overall, ~10% BRCA1 in triple negative (Couch et al., JCO
+# 2015).
+BREAST_SUBTYPES = (
+    ("hr_pos_her2_neg", 0.74),
+    ("hr_pos_her2_pos", 0.11),
+    ("hr_neg_her2_pos", 0.04),
+    ("tnbc", 0.11),
+)
+# Colorectal: MSI-H ~15%; BRAF V600E in ~50% of MSI-H and ~5% of MSS; KRAS ~40% of BRAF wild type with G12D
+# 35%,
+# G12V 25%, G13D 20%, G12C 8% of KRAS-mutant (rest folded) (Cancer Genome Atlas Network, Nature 2012; Neumann
+# 2009).
 
 
 def _variant(person: int, cancer: str, label: str) -> TumourFinding:
     gene, tx, c_dot, p_dot = VARIANTS[label]
-    return TumourFinding(person, cancer, "germline" if gene.startswith("BRCA") else "variant", gene, tx, c_dot,
-                         p_dot, label)  # fmt: skip
+    return TumourFinding(
+        person, cancer, "germline" if gene.startswith("BRCA") else "variant", gene, tx, c_dot, p_dot, label
+    )
 
 
 def sample_tumour_findings(
@@ -194,7 +217,9 @@ def sample_tumour_findings(
         probs = np.array([*freq, 1.0 - sum(freq)])
         driver = NSCLC_DRIVERS[int(rng.choice(len(probs), p=probs))]
         if driver == "ALK fusion":
-            out.append(TumourFinding(int(i), "nsclc", "fusion", "ALK", "NM_004304.5", None, None, "EML4-ALK fusion"))
+            out.append(
+                TumourFinding(int(i), "nsclc", "fusion", "ALK", "NM_004304.5", None, None, "EML4-ALK fusion")
+            )
         elif driver != "none":
             out.append(_variant(int(i), "nsclc", driver))
     for i in np.flatnonzero(has["breast_cancer"]):
@@ -204,13 +229,45 @@ def sample_tumour_findings(
         er = subtype.startswith("hr_pos")
         pr = er and rng.random() < 0.85
         her2 = subtype.endswith("her2_pos")
-        out.append(TumourFinding(int(i), "breast_cancer", "receptor", "ESR1", None, None, None,
-                                 "ER positive" if er else "ER negative", er))  # fmt: skip
-        out.append(TumourFinding(int(i), "breast_cancer", "receptor", "PGR", None, None, None,
-                                 "PR positive" if pr else "PR negative", pr))  # fmt: skip
+        out.append(
+            TumourFinding(
+                int(i),
+                "breast_cancer",
+                "receptor",
+                "ESR1",
+                None,
+                None,
+                None,
+                "ER positive" if er else "ER negative",
+                er,
+            )
+        )
+        out.append(
+            TumourFinding(
+                int(i),
+                "breast_cancer",
+                "receptor",
+                "PGR",
+                None,
+                None,
+                None,
+                "PR positive" if pr else "PR negative",
+                pr,
+            )
+        )
         if her2:
-            out.append(TumourFinding(int(i), "breast_cancer", "amplification", "ERBB2", "NM_004448.4", None, None,
-                                     "ERBB2 (HER2) amplification"))  # fmt: skip
+            out.append(
+                TumourFinding(
+                    int(i),
+                    "breast_cancer",
+                    "amplification",
+                    "ERBB2",
+                    "NM_004448.4",
+                    None,
+                    None,
+                    "ERBB2 (HER2) amplification",
+                )
+            )
         u = rng.random()
         brca1_rate = 0.10 if subtype == "tnbc" else 0.025
         if u < brca1_rate:
@@ -220,8 +277,19 @@ def sample_tumour_findings(
             out.append(_variant(int(i), "breast_cancer", "BRCA2 c.5946del"))
     for i in np.flatnonzero(has["colorectal_cancer"]):
         msi_high = rng.random() < 0.15
-        out.append(TumourFinding(int(i), "colorectal_cancer", "msi", "MSI", None, None, None,
-                                 "MSI-H" if msi_high else "MSS", msi_high))  # fmt: skip
+        out.append(
+            TumourFinding(
+                int(i),
+                "colorectal_cancer",
+                "msi",
+                "MSI",
+                None,
+                None,
+                None,
+                "MSI-H" if msi_high else "MSS",
+                msi_high,
+            )
+        )
         if rng.random() < (0.5 if msi_high else 0.05):
             out.append(_variant(int(i), "colorectal_cancer", "BRAF V600E"))
         elif rng.random() < 0.40:

@@ -41,15 +41,30 @@ class Background:
 
 
 RX = {
-    "lisinopril": "29046", "amlodipine": "17767", "hydrochlorothiazide": "5487", "metformin": "6809",
-    "insulin glargine": "274783", "metoprolol": "6918", "furosemide": "4603", "aspirin": "1191",
-    "atorvastatin": "83367", "simvastatin": "36567", "rosuvastatin": "301542", "apixaban": "1364430",
-    "amiodarone": "703", "citalopram": "2556", "fluoxetine": "4493", "omeprazole": "7646",
-    "osimertinib": "1721560", "capecitabine": "194000",
-}  # fmt: skip
+    "lisinopril": "29046",
+    "amlodipine": "17767",
+    "hydrochlorothiazide": "5487",
+    "metformin": "6809",
+    "insulin glargine": "274783",
+    "metoprolol": "6918",
+    "furosemide": "4603",
+    "aspirin": "1191",
+    "atorvastatin": "83367",
+    "simvastatin": "36567",
+    "rosuvastatin": "301542",
+    "apixaban": "1364430",
+    "amiodarone": "703",
+    "citalopram": "2556",
+    "fluoxetine": "4493",
+    "omeprazole": "7646",
+    "osimertinib": "1721560",
+    "capecitabine": "194000",
+}
 
 
-def _regimen(drug: str, dose: float | None, per_day: int, start: float, end: float, text: str | None = None) -> Regimen:
+def _regimen(
+    drug: str, dose: float | None, per_day: int, start: float, end: float, text: str | None = None
+) -> Regimen:
     freq = {1: "once daily", 2: "twice daily", 3: "three times daily"}[per_day]
     dosage = text or (f"{dose:g} mg by mouth {freq}" if dose is not None else freq)
     return Regimen(drug, RX[drug], dose, per_day, start, end, dosage)
@@ -58,7 +73,7 @@ def _regimen(drug: str, dose: float | None, per_day: int, start: float, end: flo
 def plan_background(
     rng: np.random.Generator, people: People, cond: Conditions, phys: Physiology, window_days: float
 ) -> Background:
-    """Draw each person's standing regimens (ACC/AHA 2017, ADA 2024, ACC/AHA/HRS 2023, GOLD-free: see docs)."""
+    """Draw each person's standing regimens (ACC/AHA 2017, ADA 2024, ACC/AHA/HRS 2023; see docs)."""
     n = people.n
     has = cond.has
     u = rng.random((n, 8))
@@ -106,12 +121,18 @@ def plan_background(
         if people.age[i] > 60 and u[i, 6] > 0.88:
             rx.append(_regimen("omeprazole", 20.0, 1, start, end))
         regimens.append(rx)
-    return Background(regimens=regimens, insulin=insulin, amiodarone=amiodarone, on_warfarin=on_warfarin,
-                      statin=statin)  # fmt: skip
+    return Background(
+        regimens=regimens, insulin=insulin, amiodarone=amiodarone, on_warfarin=on_warfarin, statin=statin
+    )
 
 
-def add_oncology(rng: np.random.Generator, background: Background, cond: Conditions, egfr_positive: np.ndarray,
-                 window_days: float) -> None:  # fmt: skip
+def add_oncology(
+    rng: np.random.Generator,
+    background: Background,
+    cond: Conditions,
+    egfr_positive: np.ndarray,
+    window_days: float,
+) -> None:
     """EGFR-mutant NSCLC on osimertinib (FLAURA); ~30% of colorectal cancer on capecitabine in the window."""
     for i in np.flatnonzero(egfr_positive):
         background.regimens[i].append(_regimen("osimertinib", 80.0, 1, 10.0, window_days))

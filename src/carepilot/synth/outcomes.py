@@ -9,7 +9,8 @@ import numpy as np
 
 # 30-day readmission after an inpatient discharge: logistic model. Intercept sets the mean near the 15-20%
 # all-cause rate of US Medicare discharges (Jencks et al., NEJM 2009: 19.6%; CMS 2019: ~15.5%); the covariates
-# are those of the HOSPITAL score (Donze et al., JAMA Intern Med 2013) and LACE index (van Walraven et al., CMAJ
+# are those of the HOSPITAL score (Donze et al., JAMA Intern Med 2013) and LACE index (van Walraven et al.,
+# CMAJ
 # 2010): prior admissions, length of stay, comorbidity burden, plus glycaemic control (Rubin, Curr Diab Rep
 # 2015), kidney function, adherence and heart failure (CMS HRRP condition).
 READMISSION_COEF = {
@@ -78,7 +79,8 @@ def sample_deterioration(
 ) -> Deterioration:
     """Pick episodes among stream-monitored patients with HF, COPD or diabetes.
 
-    The event falls in the last ``stream_days`` of the window (at least 7 days in), preceded by a drift of 3-14
+    The event falls in the last ``stream_days`` of the window (at least 7 days in), preceded by a drift of
+    3-14
     days (HF decompensation shows weight gain and rising heart rate 1-2 weeks ahead: Chaudhry et al.,
     Circulation 2007; COPD exacerbations show falling activity and rising heart rate days ahead: Shah et al.,
     Respirology 2017).

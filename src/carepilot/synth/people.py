@@ -15,7 +15,8 @@ from carepilot.synth.tables import load_table
 FIRST_NAMES_FEMALE = (
     "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah", "Karen",
     "Nancy", "Margaret", "Lisa", "Betty", "Dorothy", "Sandra", "Ashley", "Kimberly", "Donna", "Emily",
-    "Michelle", "Carol", "Amanda", "Melissa", "Deborah", "Stephanie", "Rebecca", "Laura", "Katherine", "Christine",
+    "Michelle", "Carol", "Amanda", "Melissa", "Deborah", "Stephanie", "Rebecca", "Laura", "Katherine",
+    "Christine",
     "Maria", "Guadalupe", "Rosa", "Mei", "Linh", "Priya", "Aaliyah", "Keisha", "Leilani", "Ayasha",
 )  # fmt: skip
 FIRST_NAMES_MALE = (
@@ -31,7 +32,8 @@ SURNAMES = (
     "Baker", "Nelson", "Carter", "Mitchell", "Roberts", "Turner", "Phillips", "Campbell", "Parker", "Evans",
 )  # fmt: skip
 SURNAMES_HISPANIC = (
-    "Garcia", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Perez", "Sanchez", "Ramirez", "Torres",
+    "Garcia", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Perez", "Sanchez", "Ramirez",
+    "Torres",
     "Flores", "Rivera", "Gomez", "Diaz", "Reyes", "Morales", "Cruz", "Ortiz", "Gutierrez", "Chavez",
 )  # fmt: skip
 SURNAMES_ASIAN = (
@@ -133,13 +135,19 @@ def sample_people(rng: np.random.Generator, n: int, n_sites: int, end: np.dateti
         idx = site == k
         probs = np.array([profile["race"].get(r, 0.0) for r in RACE_KEYS])
         cum = np.cumsum(probs / probs.sum())
-        race[idx] = np.array(RACE_KEYS, dtype=object)[np.searchsorted(cum, u_race[idx], side="right").clip(0, 4)]
+        race[idx] = np.array(RACE_KEYS, dtype=object)[
+            np.searchsorted(cum, u_race[idx], side="right").clip(0, 4)
+        ]
         hispanic[idx] = u_hisp[idx] < profile["hispanic"]
 
     ancestry = np.where(
         hispanic | (race == "aian"),
         "latino",
-        np.where(race == "black", "african", np.where((race == "asian") | (race == "nhpi"), "east_asian", "european")),
+        np.where(
+            race == "black",
+            "african",
+            np.where((race == "asian") | (race == "nhpi"), "east_asian", "european"),
+        ),
     ).astype(object)
 
     u_lang = rng.random(n)
@@ -157,9 +165,13 @@ def sample_people(rng: np.random.Generator, n: int, n_sites: int, end: np.dateti
     )
     family = np.array(SURNAMES, dtype=object)[rng.integers(0, len(SURNAMES), n)]
     family = np.where(
-        hispanic, np.array(SURNAMES_HISPANIC, dtype=object)[rng.integers(0, len(SURNAMES_HISPANIC), n)], family
+        hispanic,
+        np.array(SURNAMES_HISPANIC, dtype=object)[rng.integers(0, len(SURNAMES_HISPANIC), n)],
+        family,
     )
-    family = np.where(asian, np.array(SURNAMES_ASIAN, dtype=object)[rng.integers(0, len(SURNAMES_ASIAN), n)], family)
+    family = np.where(
+        asian, np.array(SURNAMES_ASIAN, dtype=object)[rng.integers(0, len(SURNAMES_ASIAN), n)], family
+    )
 
     birth_date = end - (age * 365.25).astype("timedelta64[D]")
     street_no = rng.integers(1, 9999, n)
@@ -175,7 +187,8 @@ def sample_people(rng: np.random.Generator, n: int, n_sites: int, end: np.dateti
     height = np.where(female, 161.5, 175.4) + rng.normal(0.0, 7.0, n) - np.where(asian, 5.0, 0.0)
     bmi = np.exp(rng.normal(np.log(28.5), 0.20, n)) - np.where(asian, 2.5, 0.0) - np.where(age > 75, 1.5, 0.0)
     bmi = np.clip(bmi, 16.0, 60.0)
-    # Adherence (PDC) ~ Beta(4, 1.3): mean 0.75, ~65% adherent at PDC >= 0.8 (Osterberg & Blaschke, NEJM 2005).
+    # Adherence (PDC) ~ Beta(4, 1.3): mean 0.75, ~65% adherent at PDC >= 0.8 (Osterberg & Blaschke, NEJM
+    # 2005).
     adherence = rng.beta(4.0, 1.3, n)
 
     patient_id = uuids(rng, n)

@@ -1,7 +1,7 @@
 """Each person's latent physiology over the record window: HbA1c, kidney function, blood pressure, lipids.
 
-Values are drawn at the window start with a per-person linear trend; the record samples them at encounter times
-with measurement noise, and treatment decisions change them after the decision date. Sources per line.
+Values are drawn at the window start with a per-person linear trend; the record samples them at encounter
+times with measurement noise, and treatment decisions change them after the decision date. Sources per line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from carepilot.synth.conditions import Conditions
 from carepilot.synth.people import People
 
 # CKD stage mix among people with CKD (NHANES 2015-2018 in USRDS Annual Data Report 2022, ch. 1): G1-2 with
-# albuminuria ~40% is folded into G2 here, G3a ~35%, G3b ~15%, G4 ~7%, G5 ~3%; eGFR range per stage (KDIGO 2012).
+# albuminuria ~40% is folded into G2 here, G3a ~35%, G3b ~15%, G4 ~7%, G5 ~3%; eGFR range per stage (KDIGO
+# 2012).
 CKD_STAGES = (("G2", 60.0, 89.0, 0.30), ("G3a", 45.0, 59.0, 0.38), ("G3b", 30.0, 44.0, 0.19),
               ("G4", 15.0, 29.0, 0.10), ("G5", 8.0, 14.9, 0.03))  # fmt: skip
 
@@ -80,12 +81,18 @@ def sample_physiology(
     egfr_ckd = lo + rng.random(n) * (hi - lo)
     egfr0 = np.where(has["ckd"], egfr_ckd, egfr_healthy)
     # Decline: ~1 mL/min/year with age; 2-4 in CKD, faster in diabetes (KDIGO 2012; Levey & Coresh 2012).
-    egfr_slope = np.where(has["ckd"], rng.normal(-2.5, 1.2, n), rng.normal(-1.0, 0.5, n)) - np.where(t2d, 0.8, 0.0)
+    egfr_slope = np.where(has["ckd"], rng.normal(-2.5, 1.2, n), rng.normal(-1.0, 0.5, n)) - np.where(
+        t2d, 0.8, 0.0
+    )
 
     htn = has["hypertension"]
     sbp0 = np.where(htn, rng.normal(138, 14, n), rng.normal(116 + 0.25 * (age0 - 40), 10, n))
     dbp0 = np.clip(0.45 * sbp0 + 20 + rng.normal(0, 6, n) - 0.1 * np.maximum(age0 - 60, 0), 45, 120)
-    hr0 = rng.normal(72, 9, n) + np.where(has["heart_failure"], 6, 0) + np.where(has["atrial_fibrillation"], 8, 0)
+    hr0 = (
+        rng.normal(72, 9, n)
+        + np.where(has["heart_failure"], 6, 0)
+        + np.where(has["atrial_fibrillation"], 8, 0)
+    )
     ldl0 = np.clip(rng.normal(112, 30, n), 40, 250)
     bnp0 = np.where(
         has["heart_failure"],

@@ -1,8 +1,9 @@
-"""Orchestration of ``carepilot synth``: draw the population, build each record, write FHIR, streams and truth.
+"""Orchestration of ``carepilot synth``: draw the population, build each record, write FHIR, streams and
+truth.
 
-Determinism: the population-level draws use ``numpy.random.default_rng(seed)``; each chunk of patients gets its
-own Generator seeded with ``[seed, chunk_index]`` (numpy SeedSequence entropy), so output is byte-identical for
-a seed however the chunks are scheduled.
+Determinism: the population-level draws use ``numpy.random.default_rng(seed)``; each chunk of patients gets
+its own Generator seeded with ``[seed, chunk_index]`` (numpy SeedSequence entropy), so output is byte-
+identical for a seed however the chunks are scheduled.
 """
 
 from __future__ import annotations
@@ -149,11 +150,15 @@ def draw_population(options: SynthOptions) -> tuple[Population, RecordContext]:
     decisions = [
         dec.t2d_addon(rng, people, cond, phys, window_days),
         dec.antiplatelet(rng, people, cond, phys, genotypes, window_days),
-        dec.warfarin(rng, people, cond, genotypes, background.amiodarone, background.on_warfarin, window_days),
+        dec.warfarin(
+            rng, people, cond, genotypes, background.amiodarone, background.on_warfarin, window_days
+        ),
         dec.antidepressant(rng, people, cond, genotypes, window_days),
     ]
     lab_people = sample_lab_people(rng, people)
-    plan = plan_devices(rng, people, cond, background.insulin, options.stream_fraction if options.streams else 0.0)
+    plan = plan_devices(
+        rng, people, cond, background.insulin, options.stream_fraction if options.streams else 0.0
+    )
     monitored = plan.wearable | plan.scale | plan.cgm
     kind = np.where(
         cond.has["heart_failure"] & (plan.scale | plan.wearable),
@@ -166,9 +171,12 @@ def draw_population(options: SynthOptions) -> tuple[Population, RecordContext]:
     org_ids = uuids(rng, options.sites + 1)
     profiles = site_profiles(options.sites)
     site_orgs = [
-        fb.organization(str(org_ids[k]), p["name"], ORG_SYSTEM, f"site-{k + 1}") for k, p in enumerate(profiles)
+        fb.organization(str(org_ids[k]), p["name"], ORG_SYSTEM, f"site-{k + 1}")
+        for k, p in enumerate(profiles)
     ]
-    lab_org = fb.organization(str(org_ids[-1]), "Northstar Outside Laboratory and Wearables", ORG_SYSTEM, "lab-1")
+    lab_org = fb.organization(
+        str(org_ids[-1]), "Northstar Outside Laboratory and Wearables", ORG_SYSTEM, "lab-1"
+    )
 
     per_person: dict[int, list[tuple[dec.Decision, int]]] = {}
     for d in decisions:
@@ -201,10 +209,17 @@ def draw_population(options: SynthOptions) -> tuple[Population, RecordContext]:
         window_days=window_days,
     )
     population = Population(
-        people=people, cond=cond, phys=phys, genotypes=genotypes, tumour=tumour, decisions=decisions,
-        deterioration=det, window_start=window_start, window_days=window_days,
+        people=people,
+        cond=cond,
+        phys=phys,
+        genotypes=genotypes,
+        tumour=tumour,
+        decisions=decisions,
+        deterioration=det,
+        window_start=window_start,
+        window_days=window_days,
         extra={"plan": plan, "background": background},
-    )  # fmt: skip
+    )
     return population, ctx
 
 
@@ -247,10 +262,17 @@ def generate(options: SynthOptions, progress: Callable[[int], None] | None = Non
     if options.streams:
         hba1c_end = _hba1c_at_end(population)
         table = generate_streams(
-            np.random.default_rng([options.seed, 1_000_003]), people, population.cond, population.phys,
-            population.extra["plan"], population.deterioration, hba1c_end, population.window_start,
-            population.window_days, stream_days=options.stream_days,
-        )  # fmt: skip
+            np.random.default_rng([options.seed, 1_000_003]),
+            people,
+            population.cond,
+            population.phys,
+            population.extra["plan"],
+            population.deterioration,
+            hba1c_end,
+            population.window_start,
+            population.window_days,
+            stream_days=options.stream_days,
+        )
         write_parquet(out / "streams" / "readings.parquet", table)
         readings = table.num_rows
     stages["streams"] = time.perf_counter() - t0
@@ -267,13 +289,24 @@ def generate(options: SynthOptions, progress: Callable[[int], None] | None = Non
     seconds = time.perf_counter() - started
     log.info("synth wrote %d patients in %.1f s", n, seconds)
     return SynthSummary(
-        patients=n, seed=options.seed, out=str(out), format=options.format, seconds=round(seconds, 3),
-        resources=writer.counts, readings=readings, vcf_files=vcf_files, vcf_note=vcf_note,
-        lab_source_patients=len(ctx.lab_people), duplicate_rate=round(len(ctx.lab_people) / n, 4),
-        stated_duplicate_rate=DUPLICATE_RATE, prevalence=truth["prevalence"], decisions=truth["decisions"],
-        readmissions=truth["readmissions"], deterioration_episodes=len(population.deterioration.person),
+        patients=n,
+        seed=options.seed,
+        out=str(out),
+        format=options.format,
+        seconds=round(seconds, 3),
+        resources=writer.counts,
+        readings=readings,
+        vcf_files=vcf_files,
+        vcf_note=vcf_note,
+        lab_source_patients=len(ctx.lab_people),
+        duplicate_rate=round(len(ctx.lab_people) / n, 4),
+        stated_duplicate_rate=DUPLICATE_RATE,
+        prevalence=truth["prevalence"],
+        decisions=truth["decisions"],
+        readmissions=truth["readmissions"],
+        deterioration_episodes=len(population.deterioration.person),
         stage_seconds={k: round(v, 3) for k, v in stages.items()},
-    )  # fmt: skip
+    )
 
 
 def _hba1c_at_end(population: Population) -> np.ndarray:
@@ -310,8 +343,9 @@ def write_truth(
     ids = people.patient_id.astype(str)
     profiles = site_profiles(int(people.site.max()) + 1 if people.n else 1)
 
-    person_rows = pd.DataFrame({"person_id": people.person_id.astype(str), "source": "ehr", "patient_id": ids,
-                                "noise": "none"})  # fmt: skip
+    person_rows = pd.DataFrame(
+        {"person_id": people.person_id.astype(str), "source": "ehr", "patient_id": ids, "noise": "none"}
+    )
     lab_idx = sorted(ctx.lab_people)
     lab_rows = pd.DataFrame(
         {
@@ -325,14 +359,22 @@ def write_truth(
 
     patients = pd.DataFrame(
         {
-            "patient_id": ids, "person_id": people.person_id.astype(str), "site": people.site.astype(int),
-            "site_name": [profiles[s]["name"] for s in people.site], "age": people.age,
-            "sex": np.where(people.female, "female", "male"), "race": people.race.astype(str),
-            "hispanic": people.hispanic, "ancestry": people.ancestry.astype(str), "height_cm": people.height_cm,
-            "bmi": people.bmi, "adherence": people.adherence, "smoker": cond.smoker,
+            "patient_id": ids,
+            "person_id": people.person_id.astype(str),
+            "site": people.site.astype(int),
+            "site_name": [profiles[s]["name"] for s in people.site],
+            "age": people.age,
+            "sex": np.where(people.female, "female", "male"),
+            "race": people.race.astype(str),
+            "hispanic": people.hispanic,
+            "ancestry": people.ancestry.astype(str),
+            "height_cm": people.height_cm,
+            "bmi": people.bmi,
+            "adherence": people.adherence,
+            "smoker": cond.smoker,
             "comorbidity_count": cond.count(),
         }
-    )  # fmt: skip
+    )
     for name in cond.names:
         patients[name] = cond.has[name]
     write_parquet(folder / "patients.parquet", patients)
@@ -340,50 +382,83 @@ def write_truth(
     rows = []
     for name in cond.names:
         idx = np.flatnonzero(cond.has[name])
-        rows.append(pd.DataFrame({"patient_id": ids[idx], "condition": name,
-                                  "onset_date": cond.onset[name][idx].astype("datetime64[ns]"),
-                                  "true_probability": cond.probability[name][idx]}))  # fmt: skip
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": ids[idx],
+                    "condition": name,
+                    "onset_date": cond.onset[name][idx].astype("datetime64[ns]"),
+                    "true_probability": cond.probability[name][idx],
+                }
+            )
+        )
     write_parquet(folder / "conditions.parquet", pd.concat(rows, ignore_index=True))
 
     geno = population.genotypes
     g_rows = []
     for gene in PGX_GENES:
-        g_rows.append(pd.DataFrame({
-            "patient_id": ids, "gene": gene,
-            "diplotype": [geno.diplotype(gene, i) for i in range(people.n)],
-            "phenotype": phenotype_array(geno, gene), "activity_score": activity_score(geno, gene),
-            "in_record": ctx.pgx_tested,
-        }))  # fmt: skip
+        g_rows.append(
+            pd.DataFrame(
+                {
+                    "patient_id": ids,
+                    "gene": gene,
+                    "diplotype": [geno.diplotype(gene, i) for i in range(people.n)],
+                    "phenotype": phenotype_array(geno, gene),
+                    "activity_score": activity_score(geno, gene),
+                    "in_record": ctx.pgx_tested,
+                }
+            )
+        )
     write_parquet(folder / "genotypes.parquet", pd.concat(g_rows, ignore_index=True))
 
     tumour = pd.DataFrame(
-        [(ids[f.person], f.cancer, f.kind, f.gene, f.dna_change, f.protein_change, f.label, f.positive)
-         for f in population.tumour],
+        [
+            (ids[f.person], f.cancer, f.kind, f.gene, f.dna_change, f.protein_change, f.label, f.positive)
+            for f in population.tumour
+        ],
         columns=["patient_id", "cancer", "kind", "gene", "dna_change", "protein_change", "label", "positive"],
-    )  # fmt: skip
+    )
     write_parquet(folder / "tumour_variants.parquet", tumour)
 
-    feat_names = ["age", "comorbidities", "prior_admissions", "hba1c", "egfr", "adherence", "heart_failure", "copd",
-                  "los_days"]  # fmt: skip
+    feat_names = [
+        "age",
+        "comorbidities",
+        "prior_admissions",
+        "hba1c",
+        "egfr",
+        "adherence",
+        "heart_failure",
+        "copd",
+        "los_days",
+    ]
     readmit = pd.DataFrame(
         {
             "patient_id": [r[0] for r in readmissions],
             "encounter_id": [r[1] for r in readmissions],
             "discharge_time": pd.to_datetime(
                 [start + np.timedelta64(int(r[2] * 86400), "s") for r in readmissions], utc=True
-            ) if readmissions else pd.Series([], dtype="datetime64[ns, UTC]"),
+            )
+            if readmissions
+            else pd.Series([], dtype="datetime64[ns, UTC]"),
             "true_risk": [r[3] for r in readmissions],
             "readmitted": [r[4] for r in readmissions],
             **{f"x_{k}": [r[5][k] for r in readmissions] for k in feat_names},
         }
-    )  # fmt: skip
+    )
     write_parquet(folder / "readmissions.parquet", readmit)
 
     det = population.deterioration
-    write_parquet(folder / "deterioration.parquet", pd.DataFrame({
-        "patient_id": ids[det.person], "kind": det.kind.astype(str),
-        "drift_start": _times(start, det.drift_start_day), "event_time": _times(start, det.event_day),
-    }))  # fmt: skip
+    write_parquet(
+        folder / "deterioration.parquet",
+        pd.DataFrame(
+            {
+                "patient_id": ids[det.person],
+                "kind": det.kind.astype(str),
+                "drift_start": _times(start, det.drift_start_day),
+                "event_time": _times(start, det.event_day),
+            }
+        ),
+    )
 
     prog = pd.DataFrame(progression, columns=["patient_id", "day", "true_hba1c", "true_egfr"])
     prog.insert(1, "time", _times(start, prog["day"].to_numpy()))

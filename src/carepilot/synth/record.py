@@ -1,5 +1,5 @@
-"""One person's longitudinal record as FHIR resources: encounters, labs, vitals, medications, fills, allergies,
-PHQ-9, genomics, plus the truth rows (readmissions, progression) the record implies.
+"""One person's longitudinal record as FHIR resources: encounters, labs, vitals, medications, fills,
+allergies, PHQ-9, genomics, plus the truth rows (readmissions, progression) the record implies.
 
 Per-patient work is a plain Python loop over a few dozen events; random numbers come from one numpy Generator
 per chunk, drawn in blocks (``Draws``) because a numpy call per scalar would dominate the run time.
@@ -11,6 +11,7 @@ import heapq
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,11 @@ C_GLUCOSE = (LOINC, "2345-7", "Glucose [Mass/volume] in Serum or Plasma")
 C_GLUCOSE_MOL = (LOINC, "14749-6", "Glucose [Moles/volume] in Serum or Plasma")
 C_CREAT = (LOINC, "2160-0", "Creatinine [Mass/volume] in Serum or Plasma")
 C_CREAT_MOL = (LOINC, "14682-9", "Creatinine [Moles/volume] in Serum or Plasma")
-C_EGFR = (LOINC, "98979-8", "Glomerular filtration rate/1.73 sq M.predicted by Creatinine-based formula (CKD-EPI 2021)")
+C_EGFR = (
+    LOINC,
+    "98979-8",
+    "Glomerular filtration rate/1.73 sq M.predicted by Creatinine-based formula (CKD-EPI 2021)",
+)
 C_K = (LOINC, "2823-3", "Potassium [Moles/volume] in Serum or Plasma")
 C_LDL = (LOINC, "18262-6", "Cholesterol in LDL [Mass/volume] in Serum or Plasma by Direct assay")
 C_BNP = (LOINC, "30934-4", "Natriuretic peptide B [Mass/volume] in Serum or Plasma")
@@ -49,7 +54,11 @@ C_WEIGHT = (LOINC, "29463-7", "Body weight")
 C_HEIGHT = (LOINC, "8302-2", "Body height")
 C_BMI = (LOINC, "39156-5", "Body mass index (BMI) [Ratio]")
 C_PHQ9 = (LOINC, "44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]")
-C_PHQ9_ITEM9 = (LOINC, "44260-8", "Thoughts that you would be better off dead, or of hurting yourself in some way")
+C_PHQ9_ITEM9 = (
+    LOINC,
+    "44260-8",
+    "Thoughts that you would be better off dead, or of hurting yourself in some way",
+)
 C_ER = (LOINC, "85337-4", "Estrogen receptor Ag [Presence] in Breast cancer specimen by Immune stain")
 C_PR = (LOINC, "85339-0", "Progesterone receptor Ag [Presence] in Breast cancer specimen by Immune stain")
 C_MSI = (LOINC, "81695-9", "Microsatellite instability [Interpretation] in Cancer specimen Qualitative")
@@ -65,9 +74,14 @@ REASON_COPD = ("195951007", "Acute exacerbation of chronic obstructive airways d
 REASON_HYPERGLYCAEMIA = ("80394007", "Hyperglycemia")
 REASON_PNEUMONIA = ("233604007", "Pneumonia")
 REASON_GENERAL = ("267036007", "Dyspnea")
-DISPOSITIONS = (("home", "Home", 0.74), ("alt-home", "Alternative home", 0.06), ("snf", "Skilled nursing facility",
-                0.11), ("rehab", "Rehabilitation", 0.05), ("other-hcf", "Other healthcare facility", 0.03),
-                ("aadvice", "Left against advice", 0.01))  # fmt: skip
+DISPOSITIONS = (
+    ("home", "Home", 0.74),
+    ("alt-home", "Alternative home", 0.06),
+    ("snf", "Skilled nursing facility", 0.11),
+    ("rehab", "Rehabilitation", 0.05),
+    ("other-hcf", "Other healthcare facility", 0.03),
+    ("aadvice", "Left against advice", 0.01),
+)
 DISPOSITION_CUM = np.cumsum([d[2] for d in DISPOSITIONS]).tolist()
 
 # Allergy labels (Macy & Contreras, J Allergy Clin Immunol 2014: penicillin ~8-10%, sulfonamide ~3%).
@@ -176,12 +190,20 @@ class PatientOutput:
 
 def iso(start_s: int, day: float) -> str:
     """UTC timestamp ``day`` days after the window start, as a FHIR instant."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_s + int(day * 86400.0)))
+    seconds = start_s + int(day * 86400.0)
+    date = _date_text(seconds // 86400)
+    rest = seconds % 86400
+    return f"{date}T{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}Z"
+
+
+@lru_cache(maxsize=65536)
+def _date_text(epoch_day: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_day * 86400))
 
 
 def iso_date(start_s: int, day: float) -> str:
     """Calendar date ``day`` days after the window start."""
-    return time.strftime("%Y-%m-%d", time.gmtime(start_s + int(day * 86400.0)))
+    return _date_text((start_s + int(day * 86400.0)) // 86400)
 
 
 class PatientRecordBuilder:
@@ -214,34 +236,57 @@ class PatientRecordBuilder:
                 self.warfarin_decision = (dec, row)
         self.on_warfarin = bool(ctx.background.on_warfarin[i])
         self.statin = bool(ctx.background.statin[i])
+        # Python floats once per person: numpy scalar arithmetic per observation would dominate the run time.
+        phys = ctx.phys
+        self.v = {
+            name: float(getattr(phys, name)[i])
+            for name in (
+                "hba1c0",
+                "hba1c_slope",
+                "egfr0",
+                "egfr_slope",
+                "sbp0",
+                "dbp0",
+                "hr0",
+                "ldl0",
+                "bnp0",
+                "hb0",
+                "k0",
+            )
+        }
+        self.height_m = float(ctx.people.height_cm[i]) / 100.0
+        self.weight = float(ctx.people.bmi[i]) * self.height_m**2
+        self.adherence = float(ctx.people.adherence[i])
+        self.t2d: tuple[float, float, float] | None = None
+        if self.t2d_decision is not None:
+            dec, row = self.t2d_decision
+            self.t2d = (float(dec.day[row]), float(dec.covariates["hba1c"][row]), float(dec.observed()[row]))
+        self.dep: tuple[float, float, float] | None = None
+        if self.dep_decision is not None:
+            dec, row = self.dep_decision
+            self.dep = (float(dec.day[row]), float(dec.covariates["phq9"][row]), float(dec.observed()[row]))
 
     # ------------------------------------------------------------------ latent values at a time
     def age_at(self, day: float) -> float:
         return self.age_end - (self.ctx.window_days - day) / 365.25
 
     def hba1c(self, day: float) -> float:
-        phys, i = self.ctx.phys, self.i
-        value = phys.hba1c(i, day / 365.25)
-        if self.t2d_decision is not None:
-            dec, row = self.t2d_decision
-            d0 = float(dec.day[row])
-            h0 = float(dec.covariates["hba1c"][row])
-            y = float(dec.observed()[row])
+        v = self.v
+        value = v["hba1c0"] + v["hba1c_slope"] * day / 365.25
+        if self.t2d is not None:
+            d0, h0, y = self.t2d
             if d0 <= day <= d0 + 182.0:
                 value = h0 + (y - h0) * (day - d0) / 182.0
             elif day > d0 + 182.0:
-                value = y + phys.hba1c_slope[i] * (day - d0 - 182.0) / 365.25
+                value = y + v["hba1c_slope"] * (day - d0 - 182.0) / 365.25
         return value
 
     def egfr(self, day: float) -> float:
-        return self.ctx.phys.egfr(self.i, day / 365.25)
+        return max(self.v["egfr0"] + self.v["egfr_slope"] * day / 365.25, 5.0)
 
     def phq9(self, day: float) -> float:
-        if self.dep_decision is not None:
-            dec, row = self.dep_decision
-            d0 = float(dec.day[row])
-            base = float(dec.covariates["phq9"][row])
-            y = float(dec.observed()[row])
+        if self.dep is not None:
+            d0, base, y = self.dep
             if day < d0:
                 return base - 1.0
             frac = min((1.0 - math.exp(-(day - d0) / 28.0)) / (1.0 - math.exp(-3.0)), 1.0)
@@ -252,11 +297,20 @@ class PatientRecordBuilder:
     def t(self, day: float) -> str:
         return iso(self.ctx.window_start_s, day)
 
-    def obs(self, code: tuple[str, str, str], value: float, unit: str, day: float, category: str,
-            enc: str | None) -> None:  # fmt: skip
+    def obs(
+        self, code: tuple[str, str, str], value: float, unit: str, day: float, category: str, enc: str | None
+    ) -> None:
         self.out.append(
-            fb.observation_quantity(self.ids.next(), self.pid, code=code, value=value, unit=unit,
-                                    effective=self.t(day), category=category, encounter_id=enc)  # fmt: skip
+            fb.observation_quantity(
+                self.ids.next(),
+                self.pid,
+                code=code,
+                value=value,
+                unit=unit,
+                effective=self.t(day),
+                category=category,
+                encounter_id=enc,
+            )
         )
 
     def build(self) -> PatientOutput:
@@ -271,7 +325,8 @@ class PatientRecordBuilder:
         self.genomics()
         lab = self.lab_source() if self.i in ctx.lab_people else []
         progression = [
-            (self.pid, float(day), self.hba1c(day), self.egfr(day)) for day in np.arange(0.0, ctx.window_days, 182.625)
+            (self.pid, float(day), self.hba1c(day), self.egfr(day))
+            for day in np.arange(0.0, ctx.window_days, 182.625)
         ]
         return PatientOutput(ehr=self.out, lab=lab, readmissions=self.readmissions, progression=progression)
 
@@ -307,8 +362,13 @@ class PatientRecordBuilder:
             day = (onset_s - start_s) / 86400.0
             code, display = condition_code(name)
             self.out.append(
-                fb.condition(self.ids.next(), self.pid, code=(fb.SNOMED, code, display), onset=str(onset),
-                             recorded=str(onset))  # fmt: skip
+                fb.condition(
+                    self.ids.next(),
+                    self.pid,
+                    code=(fb.SNOMED, code, display),
+                    onset=str(onset),
+                    recorded=str(onset),
+                )
             )
             onset_day_min = min(onset_day_min, day)
         return onset_day_min
@@ -317,8 +377,16 @@ class PatientRecordBuilder:
         for rate, code, reaction, criticality in ALLERGIES:
             if self.d.u() < rate:
                 day = min(first_day, 0.0) - 30.0 - 2000.0 * self.d.u()
-                self.out.append(fb.allergy(self.ids.next(), self.pid, code=code, recorded=iso_date(
-                    self.ctx.window_start_s, day), reaction=reaction, criticality=criticality))  # fmt: skip
+                self.out.append(
+                    fb.allergy(
+                        self.ids.next(),
+                        self.pid,
+                        code=code,
+                        recorded=iso_date(self.ctx.window_start_s, day),
+                        reaction=reaction,
+                        criticality=criticality,
+                    )
+                )
 
     # ------------------------------------------------------------------ encounter schedule
     def schedule(self) -> list[Encounter]:
@@ -349,7 +417,9 @@ class PatientRecordBuilder:
         admissions: list[tuple[float, tuple[str, str], frozenset[str]]] = []
         rate = 0.02 + 0.04 * self.n_chronic + 0.15 * self.has["heart_failure"] + 0.08 * self.has["copd"]
         for _ in range(d.poisson(years * rate)):
-            admissions.append((d.u() * wd, REASON_HF if self.has["heart_failure"] else REASON_PNEUMONIA, frozenset()))
+            admissions.append(
+                (d.u() * wd, REASON_HF if self.has["heart_failure"] else REASON_PNEUMONIA, frozenset())
+            )
         for dec, row in ctx.decisions.get(self.i, []):
             if dec.name == "antiplatelet":
                 admissions.append((float(dec.day[row]), REASON_MI, frozenset({"acs"})))
@@ -367,7 +437,7 @@ class PatientRecordBuilder:
             reason = {"heart_failure": REASON_HF, "copd": REASON_COPD}.get(kind, REASON_HYPERGLYCAEMIA)
             encs.append(Encounter(event_day, "EMER", reason=reason, tags={"deterioration"}))
         encs.extend(self.inpatient(admissions))
-        encs = [e for e in encs if 0.0 <= e.day and e.day + e.los < wd]
+        encs = [e for e in encs if e.day >= 0.0 and e.day + e.los < wd]
         encs.sort(key=lambda e: e.day)
         return encs
 
@@ -392,20 +462,38 @@ class PatientRecordBuilder:
             prior = sum(1 for h in history if day - h <= 365.0)
             discharge = day + los
             feats = {
-                "age": self.age_at(discharge), "comorbidities": float(self.n_chronic), "prior_admissions": float(prior),
+                "age": self.age_at(discharge),
+                "comorbidities": float(self.n_chronic),
+                "prior_admissions": float(prior),
                 "hba1c": self.hba1c(discharge) if self.has["type2_diabetes"] else float("nan"),
-                "egfr": self.egfr(discharge), "adherence": float(self.p.adherence[self.i]),
-                "heart_failure": float(self.has["heart_failure"]), "copd": float(self.has["copd"]), "los_days": los,
-            }  # fmt: skip
+                "egfr": self.egfr(discharge),
+                "adherence": self.adherence,
+                "heart_failure": float(self.has["heart_failure"]),
+                "copd": float(self.has["copd"]),
+                "los_days": los,
+            }
             risk = readmission_risk(
-                age=feats["age"], comorbidities=self.n_chronic, prior_admissions=prior,
-                hba1c=None if math.isnan(feats["hba1c"]) else feats["hba1c"], egfr=feats["egfr"],
-                adherence=feats["adherence"], heart_failure=self.has["heart_failure"], copd=self.has["copd"],
-                los_days=los, disposition=disp[0],
-            )  # fmt: skip
+                age=feats["age"],
+                comorbidities=self.n_chronic,
+                prior_admissions=prior,
+                hba1c=None if math.isnan(feats["hba1c"]) else feats["hba1c"],
+                egfr=feats["egfr"],
+                adherence=feats["adherence"],
+                heart_failure=self.has["heart_failure"],
+                copd=self.has["copd"],
+                los_days=los,
+                disposition=disp[0],
+            )
             readmitted = d.u() < risk
-            enc = Encounter(day, "IMP", los=los, reason=reason, tags=set(tags), disposition=(disp[0], disp[1]),
-                            readmission=(risk, readmitted, feats))  # fmt: skip
+            enc = Encounter(
+                day,
+                "IMP",
+                los=los,
+                reason=reason,
+                tags=set(tags),
+                disposition=(disp[0], disp[1]),
+                readmission=(risk, readmitted, feats),
+            )
             out.append(enc)
             history.append(day)
             busy_until = discharge
@@ -418,22 +506,39 @@ class PatientRecordBuilder:
 
     # ------------------------------------------------------------------ one encounter and its observations
     def encounter(self, enc: Encounter) -> None:
-        d = self.d
         eid = self.ids.next()
         start = enc.day
         end = enc.day + (enc.los if enc.klass == "IMP" else (0.25 if enc.klass == "EMER" else 0.02))
         type_code = {"AMB": ENC_AMB, "EMER": ENC_EMER, "IMP": ENC_IMP}[enc.klass]
         self.out.append(
-            fb.encounter(eid, self.pid, class_code=enc.klass, start=self.t(start), end=self.t(end), type_code=type_code,
-                         reason=enc.reason, discharge_disposition=enc.disposition, service_provider=self.org_id)  # fmt: skip
+            fb.encounter(
+                eid,
+                self.pid,
+                class_code=enc.klass,
+                start=self.t(start),
+                end=self.t(end),
+                type_code=type_code,
+                reason=enc.reason,
+                discharge_disposition=enc.disposition,
+                service_provider=self.org_id,
+            )
         )
         if enc.readmission is not None:
             risk, readmitted, feats = enc.readmission
             self.readmissions.append((self.pid, eid, end, risk, readmitted, feats))
         if "acs" in enc.tags:
-            self.out.append(fb.condition(self.ids.next(), self.pid, code=(fb.SNOMED, *REASON_MI),
-                                         onset=self.t(start), recorded=self.t(start), active=False,
-                                         abatement=self.t(end), encounter_id=eid))  # fmt: skip
+            self.out.append(
+                fb.condition(
+                    self.ids.next(),
+                    self.pid,
+                    code=(fb.SNOMED, *REASON_MI),
+                    onset=self.t(start),
+                    recorded=self.t(start),
+                    active=False,
+                    abatement=self.t(end),
+                    encounter_id=eid,
+                )
+            )
         acute = enc.klass != "AMB"
         self.vitals(start + 0.01, eid, acute, enc)
         self.labs(start + 0.02, eid, acute, enc)
@@ -441,29 +546,38 @@ class PatientRecordBuilder:
             self.kidney(end - 0.1, eid)
 
     def vitals(self, day: float, eid: str, acute: bool, enc: Encounter) -> None:
-        d, i = self.d, self.i
-        phys = self.ctx.phys
+        d, v = self.d, self.v
         treated = -8.0 if self.has["hypertension"] else 0.0
-        sbp = round(phys.sbp0[i] + treated + 9.0 * d.z() + (10.0 if acute else 0.0))
-        dbp = round(phys.dbp0[i] + 0.5 * treated + 6.0 * d.z())
+        sbp = round(v["sbp0"] + treated + 9.0 * d.z() + (10.0 if acute else 0.0))
+        dbp = round(v["dbp0"] + 0.5 * treated + 6.0 * d.z())
         self.out.append(
             fb.observation_components(
-                self.ids.next(), self.pid, code=C_BP, effective=self.t(day), category="vital-signs", encounter_id=eid,
-                components=[fb.component_quantity(C_SBP, sbp, "mm[Hg]"), fb.component_quantity(C_DBP, dbp, "mm[Hg]")],
-            )  # fmt: skip
+                self.ids.next(),
+                self.pid,
+                code=C_BP,
+                effective=self.t(day),
+                category="vital-signs",
+                encounter_id=eid,
+                components=[
+                    fb.component_quantity(C_SBP, sbp, "mm[Hg]"),
+                    fb.component_quantity(C_DBP, dbp, "mm[Hg]"),
+                ],
+            )
         )
         deteriorating = "deterioration" in enc.tags
-        hr = round(phys.hr0[i] + 6.0 * d.z() + (14.0 if acute else 0.0) + (10.0 if deteriorating else 0.0))
+        hr = round(v["hr0"] + 6.0 * d.z() + (14.0 if acute else 0.0) + (10.0 if deteriorating else 0.0))
         self.obs(C_HR, hr, "/min", day, "vital-signs", eid)
-        weight = float(self.p.weight_kg[i]) + 1.0 * d.z()
+        weight = self.weight + 1.0 * d.z()
         if d.u() < ALT_UNIT_RATE:
             self.obs(C_WEIGHT, round(weight / 0.45359237, 1), "[lb_av]", day, "vital-signs", eid)
         else:
             self.obs(C_WEIGHT, round(weight, 1), "kg", day, "vital-signs", eid)
-        self.obs(C_BMI, round(weight / (self.p.height_cm[i] / 100.0) ** 2, 1), "kg/m2", day, "vital-signs", eid)
+        self.obs(C_BMI, round(weight / self.height_m**2, 1), "kg/m2", day, "vital-signs", eid)
         if acute or d.u() < 0.3:
             copd = self.has["copd"]
-            rr = round(16.0 + 2.0 * d.z() + (4.0 if acute else 0.0) + (3.0 if copd and deteriorating else 0.0))
+            rr = round(
+                16.0 + 2.0 * d.z() + (4.0 if acute else 0.0) + (3.0 if copd and deteriorating else 0.0)
+            )
             spo2 = min(100.0, round(97.0 - 2.5 * copd - (3.0 if acute and copd else 0.0) + 1.0 * d.z()))
             temp = round(36.8 + 0.3 * d.z() + (0.8 * d.u() if acute else 0.0), 1)
             self.obs(C_RR, rr, "/min", day, "vital-signs", eid)
@@ -479,17 +593,37 @@ class PatientRecordBuilder:
             self._lab(C_CREAT_MOL, round(creat * 88.42), "umol/L", day, eid, performer)
         else:
             self._lab(C_CREAT, creat, "mg/dL", day, eid, performer)
-        self._lab(C_EGFR, round(ckd_epi_2021_egfr(creat, age, self.female)), "mL/min/{1.73_m2}", day, eid, performer)
-        self._lab(C_K, round(float(self.ctx.phys.k0[self.i]) + 0.25 * d.z(), 1), "mmol/L", day, eid, performer)
+        self._lab(
+            C_EGFR, round(ckd_epi_2021_egfr(creat, age, self.female)), "mL/min/{1.73_m2}", day, eid, performer
+        )
+        self._lab(C_K, round(self.v["k0"] + 0.25 * d.z(), 1), "mmol/L", day, eid, performer)
 
-    def _lab(self, code: tuple[str, str, str], value: float, unit: str, day: float, eid: str | None,
-             performer: str | None) -> None:  # fmt: skip
+    def _lab(
+        self,
+        code: tuple[str, str, str],
+        value: float,
+        unit: str,
+        day: float,
+        eid: str | None,
+        performer: str | None,
+    ) -> None:
         self.out.append(
-            fb.observation_quantity(self.ids.next(), self.pid, code=code, value=value, unit=unit, effective=self.t(day),
-                                    category="laboratory", encounter_id=eid, performer=performer)  # fmt: skip
+            fb.observation_quantity(
+                self.ids.next(),
+                self.pid,
+                code=code,
+                value=value,
+                unit=unit,
+                effective=self.t(day),
+                category="laboratory",
+                encounter_id=eid,
+                performer=performer,
+            )
         )
 
-    def glycaemia(self, day: float, eid: str | None, exact: float | None = None, performer: str | None = None) -> None:
+    def glycaemia(
+        self, day: float, eid: str | None, exact: float | None = None, performer: str | None = None
+    ) -> None:
         d = self.d
         a1c = exact if exact is not None else self.hba1c(day) + 0.15 * d.z()
         a1c = round(a1c, 1)
@@ -504,7 +638,7 @@ class PatientRecordBuilder:
             self._lab(C_GLUCOSE, round(glucose), "mg/dL", day, eid, performer)
 
     def labs(self, day: float, eid: str, acute: bool, enc: Encounter) -> None:
-        d, i, phys, has = self.d, self.i, self.ctx.phys, self.has
+        d, v, has = self.d, self.v, self.has
         tags = enc.tags
         if "t2d_start" in tags or "t2d_followup" in tags:
             dec, row = self.t2d_decision  # type: ignore[misc]
@@ -519,13 +653,13 @@ class PatientRecordBuilder:
         if acute or (renal and d.u() < 0.6) or d.u() < 0.15:
             self.kidney(day, eid)
         if d.u() < (0.35 if (self.statin or has["coronary_disease"] or has["type2_diabetes"]) else 0.12):
-            ldl = phys.ldl0[i] * (0.62 if self.statin else 1.0) + 10.0 * d.z()
+            ldl = v["ldl0"] * (0.62 if self.statin else 1.0) + 10.0 * d.z()
             self._lab(C_LDL, round(max(ldl, 25.0)), "mg/dL", day, eid, None)
         if has["heart_failure"] and (acute or d.u() < 0.4):
             factor = 3.0 if ("deterioration" in tags or enc.reason == REASON_HF) else 1.0
-            self._lab(C_BNP, round(phys.bnp0[i] * factor * math.exp(0.3 * d.z())), "pg/mL", day, eid, None)
+            self._lab(C_BNP, round(v["bnp0"] * factor * math.exp(0.3 * d.z())), "pg/mL", day, eid, None)
         if acute or d.u() < 0.25:
-            self._lab(C_HB, round(float(phys.hb0[i]) + 0.4 * d.z(), 1), "g/dL", day, eid, None)
+            self._lab(C_HB, round(v["hb0"] + 0.4 * d.z(), 1), "g/dL", day, eid, None)
         self.inr(day, eid, tags)
         if "dep_start" in tags or "phq" in tags or (has["depression"] and d.u() < 0.4) or d.u() < 0.05:
             exact_day = "dep_start" in tags or "phq" in tags
@@ -572,29 +706,40 @@ class PatientRecordBuilder:
             key, rx, dose, per_day = DRUGS[option][int(dec.drug[row])]
             if dec.name == "antiplatelet":
                 start = d0 + 3.0  # at discharge
-                regimens.append(Regimen(key, rx, dose, per_day, start, start + 365.0, _dose_text(dose, per_day),
-                                        dec.name))  # fmt: skip
+                regimens.append(
+                    Regimen(key, rx, dose, per_day, start, start + 365.0, _dose_text(dose, per_day), dec.name)
+                )
             elif dec.name == "warfarin":
                 regimens.append(Regimen(key, rx, dose, 1, d0, d0 + 35.0, _dose_text(dose, 1), dec.name))
                 maint = max(round(float(dec.extra["true_weekly_dose_mg"][row]) / 7.0 * 2.0) / 2.0, 0.5)
-                regimens.append(Regimen(key, rx, maint, 1, d0 + 35.0, wd, _dose_text(maint, 1), "warfarin_maintenance"))
+                regimens.append(
+                    Regimen(key, rx, maint, 1, d0 + 35.0, wd, _dose_text(maint, 1), "warfarin_maintenance")
+                )
             else:
                 regimens.append(Regimen(key, rx, dose, per_day, d0, wd, _dose_text(dose, per_day), dec.name))
-        adherence = float(self.p.adherence[self.i])
+        adherence = self.adherence
         for reg in regimens:
             if reg.start_day >= wd:
                 continue
             rid = self.ids.next()
             active = reg.end_day >= wd
             self.out.append(
-                fb.medication_request(rid, self.pid, rxnorm=reg.rxnorm, display=reg.drug, authored_on=self.t(reg.start_day),
-                                      dose_mg=reg.dose_mg, frequency_per_day=reg.per_day, dosage_text=reg.dosage_text,
-                                      status="active" if active else "completed")  # fmt: skip
+                fb.medication_request(
+                    rid,
+                    self.pid,
+                    rxnorm=reg.rxnorm,
+                    display=reg.drug,
+                    authored_on=self.t(reg.start_day),
+                    dose_mg=reg.dose_mg,
+                    frequency_per_day=reg.per_day,
+                    dosage_text=reg.dosage_text,
+                    status="active" if active else "completed",
+                )
             )
             self.dispenses(rid, reg, adherence)
 
     def dispenses(self, request_id: str, reg: Regimen, adherence: float) -> None:
-        """Fills every 90 days (30 for the first fill of a new decision drug); gaps scale with 1/adherence - 1."""
+        """Fills every 90 days (30 for a new decision drug's first); gaps scale with 1/adherence - 1."""
         d = self.d
         day = reg.start_day + 0.5
         stop = min(reg.end_day, self.ctx.window_days)
@@ -602,9 +747,16 @@ class PatientRecordBuilder:
         while day < stop:
             supply = 30 if (first and reg.decision) else 90
             self.out.append(
-                fb.medication_dispense(self.ids.next(), self.pid, request_id=request_id, rxnorm=reg.rxnorm,
-                                       display=reg.drug, handed_over=self.t(day), quantity_units=float(supply * reg.per_day),
-                                       days_supply=supply)  # fmt: skip
+                fb.medication_dispense(
+                    self.ids.next(),
+                    self.pid,
+                    request_id=request_id,
+                    rxnorm=reg.rxnorm,
+                    display=reg.drug,
+                    handed_over=self.t(day),
+                    quantity_units=float(supply * reg.per_day),
+                    days_supply=supply,
+                )
             )
             # Expected PDC ~ adherence: the mean gap is supply x (1/adherence - 1).
             gap = supply * (1.0 / max(adherence, 0.05) - 1.0) * -math.log(max(d.u(), 1e-9))
@@ -621,9 +773,16 @@ class PatientRecordBuilder:
                 a = int(ctx.genotypes.first[gene][i])
                 b = int(ctx.genotypes.second[gene][i])
                 self.out.append(
-                    fb.genotype_observation(self.ids.next(), self.pid, gene=gene, hgnc_id=HGNC_IDS[gene],
-                                            diplotype=ctx.genotypes.diplotype(gene, i), phenotype=phenotype(gene, a, b),
-                                            effective=self.t(day), performer=perf)  # fmt: skip
+                    fb.genotype_observation(
+                        self.ids.next(),
+                        self.pid,
+                        gene=gene,
+                        hgnc_id=HGNC_IDS[gene],
+                        diplotype=ctx.genotypes.diplotype(gene, i),
+                        phenotype=phenotype(gene, a, b),
+                        effective=self.t(day),
+                        performer=perf,
+                    )
                 )
         for finding in ctx.tumour.get(i, []):
             onset = ctx.cond.onset[finding.cancer][i]
@@ -633,19 +792,43 @@ class PatientRecordBuilder:
             oid = self.ids.next()
             if finding.kind == "receptor":
                 code = C_ER if finding.gene == "ESR1" else C_PR
-                self.out.append(fb.observation_codeable(oid, self.pid, code=code, value=POSITIVE if finding.positive
-                                                        else NEGATIVE, effective=eff, category="laboratory"))  # fmt: skip
+                self.out.append(
+                    fb.observation_codeable(
+                        oid,
+                        self.pid,
+                        code=code,
+                        value=POSITIVE if finding.positive else NEGATIVE,
+                        effective=eff,
+                        category="laboratory",
+                    )
+                )
             elif finding.kind == "msi":
-                self.out.append(fb.observation_codeable(oid, self.pid, code=C_MSI, value=MSI_HIGH if finding.positive
-                                                        else MSI_STABLE, effective=eff, category="laboratory"))  # fmt: skip
+                self.out.append(
+                    fb.observation_codeable(
+                        oid,
+                        self.pid,
+                        code=C_MSI,
+                        value=MSI_HIGH if finding.positive else MSI_STABLE,
+                        effective=eff,
+                        category="laboratory",
+                    )
+                )
             else:
                 structural = finding.kind in ("fusion", "amplification")
                 self.out.append(
-                    fb.variant_observation(oid, self.pid, gene=finding.gene, hgnc_id=HGNC_IDS[finding.gene],
-                                           transcript=finding.transcript, dna_change=finding.dna_change,
-                                           protein_change=finding.protein_change, somatic=finding.kind != "germline",
-                                           effective=eff, code=C_VARIANT_ASSESS if structural else C_VARIANT,
-                                           description=finding.label)  # fmt: skip
+                    fb.variant_observation(
+                        oid,
+                        self.pid,
+                        gene=finding.gene,
+                        hgnc_id=HGNC_IDS[finding.gene],
+                        transcript=finding.transcript,
+                        dna_change=finding.dna_change,
+                        protein_change=finding.protein_change,
+                        somatic=finding.kind != "germline",
+                        effective=eff,
+                        code=C_VARIANT_ASSESS if structural else C_VARIANT,
+                        description=finding.label,
+                    )
                 )
 
     # ------------------------------------------------------------------ the outside lab source
@@ -657,7 +840,9 @@ class PatientRecordBuilder:
         race_code = races["codes"][p.race[i]]
         patient = fb.patient(
             lp.patient_id,
-            identifiers=[fb.identifier(ctx.lab_identifier_system, lp.identifier, "PI", "Patient internal identifier")],
+            identifiers=[
+                fb.identifier(ctx.lab_identifier_system, lp.identifier, "PI", "Patient internal identifier")
+            ],
             family=lp.family,
             given=[lp.given],
             gender="female" if self.female else "male",
@@ -677,7 +862,7 @@ class PatientRecordBuilder:
                 self.glycaemia(day, None, performer=ctx.lab_org["id"])
             self.kidney(day, None, performer=ctx.lab_org["id"])
             if d.u() < 0.5:
-                ldl = ctx.phys.ldl0[i] * (0.62 if self.statin else 1.0) + 10.0 * d.z()
+                ldl = self.v["ldl0"] * (0.62 if self.statin else 1.0) + 10.0 * d.z()
                 self._lab(C_LDL, round(max(ldl, 25.0)), "mg/dL", day, None, ctx.lab_org["id"])
         out = self.out
         self.out, self.pid, self.ids = saved

@@ -19,14 +19,24 @@ from carepilot.synth.people import People
 from carepilot.synth.physiology import Physiology
 
 UNITS = {
-    "heart_rate": "/min", "steps": "/d", "spo2": "%", "weight": "kg", "cgm_glucose": "mg/dL",
-    "systolic_bp": "mm[Hg]", "diastolic_bp": "mm[Hg]",
-}  # fmt: skip
+    "heart_rate": "/min",
+    "steps": "/d",
+    "spo2": "%",
+    "weight": "kg",
+    "cgm_glucose": "mg/dL",
+    "systolic_bp": "mm[Hg]",
+    "diastolic_bp": "mm[Hg]",
+}
 TYPES = tuple(UNITS)
 DEVICES = {
-    "heart_rate": "wrist_wearable", "steps": "wrist_wearable", "spo2": "wrist_wearable", "weight": "smart_scale",
-    "cgm_glucose": "cgm_sensor", "systolic_bp": "bp_cuff", "diastolic_bp": "bp_cuff",
-}  # fmt: skip
+    "heart_rate": "wrist_wearable",
+    "steps": "wrist_wearable",
+    "spo2": "wrist_wearable",
+    "weight": "smart_scale",
+    "cgm_glucose": "cgm_sensor",
+    "systolic_bp": "bp_cuff",
+    "diastolic_bp": "bp_cuff",
+}
 
 
 @dataclass
@@ -110,28 +120,43 @@ def generate_streams(
         ramp = _ramp(th, drift_start[w], event[w])
         awake = (hour >= 8) & (hour <= 21)
         hr = (
-            phys.hr0[w, None] - 4.0
+            phys.hr0[w, None]
+            - 4.0
             + 5.0 * np.sin(2 * np.pi * (hour - 10.0) / 24.0)[None, :]
             + awake[None, :] * rng.gamma(2.0, 4.0, (len(w), len(th)))
             + rng.normal(0, 3.0, (len(w), len(th)))
             + 12.0 * ramp
-        )  # fmt: skip
-        parts.append(_columns(people.patient_id, w, th, np.round(np.clip(hr, 35, 190)), "heart_rate", start_s))
+        )
+        parts.append(
+            _columns(people.patient_id, w, th, np.round(np.clip(hr, 35, 190)), "heart_rate", start_s)
+        )
         td = d0 + np.arange(stream_days) + 0.99  # daily totals stamped at the end of the day
         ramp_d = _ramp(td, drift_start[w], event[w])
         # Steps: ~4,800/day median for US adults with declines by age and comorbidity (Tudor-Locke 2011).
-        base = np.exp(rng.normal(np.log(6500.0), 0.35, len(w))) * np.clip(1.0 - 0.012 * (people.age[w] - 40), 0.35, 1.2)
+        base = np.exp(rng.normal(np.log(6500.0), 0.35, len(w))) * np.clip(
+            1.0 - 0.012 * (people.age[w] - 40), 0.35, 1.2
+        )
         base = base * 0.88 ** comorb[w]
         steps = base[:, None] * np.exp(rng.normal(0, 0.3, (len(w), stream_days))) * (1.0 - 0.5 * ramp_d)
         parts.append(_columns(people.patient_id, w, td, np.round(steps), "steps", start_s))
         copd = cond.has["copd"][w].astype(float)
         spo2 = (
-            97.2 - 2.5 * copd[:, None] - 1.0 * cond.has["heart_failure"][w, None]
+            97.2
+            - 2.5 * copd[:, None]
+            - 1.0 * cond.has["heart_failure"][w, None]
             + rng.normal(0, 0.8, (len(w), stream_days))
             - 3.0 * ramp_d * (kind[w] == "copd")[:, None]
-        )  # fmt: skip
-        parts.append(_columns(people.patient_id, w, d0 + np.arange(stream_days) + 0.25, np.round(np.clip(spo2, 80, 100)),
-                              "spo2", start_s))  # fmt: skip
+        )
+        parts.append(
+            _columns(
+                people.patient_id,
+                w,
+                d0 + np.arange(stream_days) + 0.25,
+                np.round(np.clip(spo2, 80, 100)),
+                "spo2",
+                start_s,
+            )
+        )
 
     s = np.flatnonzero(plan.scale)
     if len(s):
@@ -154,15 +179,24 @@ def generate_streams(
         tg = window_days - cgm_days + np.arange(k) / 288.0
         hour = (np.arange(k) % 288) / 12.0
         ramp = _ramp(tg, drift_start[g], event[g])
-        # Mean glucose from HbA1c by the ADAG relation eAG = 28.7 x A1c - 46.7 (Nathan et al., Diabetes Care 2008).
+        # Mean glucose from HbA1c by the ADAG relation eAG = 28.7 x A1c - 46.7 (Nathan et al., Diabetes Care
+        # 2008).
         mean = 28.7 * hba1c_end[g] - 46.7
         meals = sum(np.exp(-0.5 * ((hour - h) / 1.0) ** 2) for h in (8.0, 13.0, 19.0))
-        # AR(1) noise (phi 0.97 per 5 min) scaled so the CV is ~30%, typical of insulin-treated T2D (Battelino 2019).
+        # AR(1) noise (phi 0.97 per 5 min) scaled so the CV is ~30%, typical of insulin-treated T2D (Battelino
+        # 2019).
         shocks = rng.normal(0, 1.0, (len(g), k))
         ar = lfilter([1.0], [1.0, -0.97], shocks, axis=1) * np.sqrt(1 - 0.97**2)
         variability = 1.0 + 0.9 * ramp
-        glucose = mean[:, None] + 30.0 * ramp + 0.18 * mean[:, None] * meals[None, :] + 0.22 * mean[:, None] * ar * variability
-        parts.append(_columns(people.patient_id, g, tg, np.round(np.clip(glucose, 40, 400)), "cgm_glucose", start_s))
+        glucose = (
+            mean[:, None]
+            + 30.0 * ramp
+            + 0.18 * mean[:, None] * meals[None, :]
+            + 0.22 * mean[:, None] * ar * variability
+        )
+        parts.append(
+            _columns(people.patient_id, g, tg, np.round(np.clip(glucose, 40, 400)), "cgm_glucose", start_s)
+        )
 
     if not parts:
         return empty_readings()
@@ -179,7 +213,9 @@ def generate_streams(
 
     return pa.table(
         {
-            "patient_id": pa.DictionaryArray.from_arrays(pa.array(pid.astype(np.int32)), ids).cast(pa.string()),
+            "patient_id": pa.DictionaryArray.from_arrays(pa.array(pid.astype(np.int32)), ids).cast(
+                pa.string()
+            ),
             "type": coded(list(TYPES)),
             "time": pa.array(times * 1_000_000, type=pa.timestamp("us", tz="UTC")),
             "value": pa.array(values, type=pa.float64()),

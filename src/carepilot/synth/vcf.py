@@ -1,12 +1,12 @@
 """Per-patient GRCh38 VCF 4.2 files at the positions of the CPIC allele definitions.
 
 The allele definitions are read at run time from the PharmCAT translation tables
-(``<reference_data>/pharmcat/main/definition/alleles/<GENE>_translation.json``); nothing is copied. For each of
-the two alleles of a diplotype, the positions where that named allele differs from the reference sequence get
-the allele's base; every other defined position is written homozygous reference. Genotypes are unphased.
+(``<reference_data>/pharmcat/main/definition/alleles/<GENE>_translation.json``); nothing is copied. For each
+of the two alleles of a diplotype, the positions where that named allele differs from the reference sequence
+get the allele's base; every other defined position is written homozygous reference. Genotypes are unphased.
 Hand-written because writing a fixed set of SNV/indel records needs no VCF library (pysam would add a C
-dependency for a text format this small). Structural alleles (CYP2D6 *5, the gene deletion) have no position in
-the tables and are not written.
+dependency for a text format this small). Structural alleles (CYP2D6 *5, the gene deletion) have no position
+in the tables and are not written.
 """
 
 from __future__ import annotations
@@ -92,16 +92,18 @@ def _genotype(sites: GeneSites, k: int, first: str | None, second: str | None) -
 
 
 def vcf_text(sample: str, gene_sites: list[GeneSites], alleles: dict[str, tuple[str, str]]) -> str:
-    """The VCF of one sample; ``alleles`` maps gene -> the two PharmCAT allele names ('' = not representable)."""
+    """The VCF of one sample; ``alleles``: gene -> two PharmCAT allele names ('' = not representable)."""
     header = [
         "##fileformat=VCFv4.2",
         "##source=carepilot-synth",
         "##reference=GRCh38",
-        *sorted({f"##contig=<ID={s.chrom},assembly=GRCh38>" for s in gene_sites}, key=lambda x: CHROM_ORDER.get(
-            x.split("=")[2].split(",")[0], 99)),
+        *sorted(
+            {f"##contig=<ID={s.chrom},assembly=GRCh38>" for s in gene_sites},
+            key=lambda x: CHROM_ORDER.get(x.split("=")[2].split(",")[0], 99),
+        ),
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
         f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sample}",
-    ]  # fmt: skip
+    ]
     records: list[tuple[int, int, str]] = []
     for sites in gene_sites:
         a_name, b_name = alleles[sites.gene]
@@ -110,7 +112,8 @@ def vcf_text(sample: str, gene_sites: list[GeneSites], alleles: dict[str, tuple[
         chrom_rank = CHROM_ORDER.get(sites.chrom, 99)
         for k, pos in enumerate(sites.positions):
             gt, alts = _genotype(sites, k, a_sites.get(k), b_sites.get(k))
-            line = f"{sites.chrom}\t{pos}\t{sites.ids[k]}\t{sites.refs[k]}\t{','.join(alts) or '.'}\t.\tPASS\t.\tGT\t{gt}"
+            alt = ",".join(alts) or "."
+            line = f"{sites.chrom}\t{pos}\t{sites.ids[k]}\t{sites.refs[k]}\t{alt}\t.\tPASS\t.\tGT\t{gt}"
             records.append((chrom_rank, pos, line))
     records.sort()
     return "\n".join(header + [r[2] for r in records]) + "\n"
@@ -121,12 +124,16 @@ def patient_alleles(genotypes: Genotypes, i: int) -> dict[str, tuple[str, str]]:
     out = {}
     for gene in PGX_GENES:
         table = gene_table(gene)["alleles"]
-        out[gene] = (table[genotypes.first[gene][i]]["pharmcat"], table[genotypes.second[gene][i]]["pharmcat"])
+        out[gene] = (
+            table[genotypes.first[gene][i]]["pharmcat"],
+            table[genotypes.second[gene][i]]["pharmcat"],
+        )
     return out
 
 
-def write_vcfs(out: Path, patient_ids: list[str], indices: list[int], genotypes: Genotypes,
-               gene_sites: list[GeneSites]) -> int:  # fmt: skip
+def write_vcfs(
+    out: Path, patient_ids: list[str], indices: list[int], genotypes: Genotypes, gene_sites: list[GeneSites]
+) -> int:
     """Write ``out/vcf/<patient_id>.vcf`` for each patient; returns the number of files."""
     folder = out / "vcf"
     folder.mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,7 @@ class FhirWriter:
             per_type[r["resourceType"]] = per_type.get(r["resourceType"], 0) + 1
 
     def write_shared(self, source: str, resources: list[dict[str, Any]]) -> None:
-        """Resources every patient of a source refers to (Organizations): once in NDJSON, per bundle otherwise."""
+        """Resources all patients of a source share (Organizations): once in NDJSON, else per bundle."""
         if self.fmt == "ndjson":
             self._count(source, resources)
             self._append(source, resources)
@@ -63,7 +63,9 @@ class FhirWriter:
             folder = self.root / source
             folder.mkdir(parents=True, exist_ok=True)
             bundle = transaction_bundle(patient_id, resources, self.timestamp)
-            (folder / f"{patient_id}.json").write_bytes(orjson.dumps(bundle, option=orjson.OPT_SERIALIZE_NUMPY))
+            (folder / f"{patient_id}.json").write_bytes(
+                orjson.dumps(bundle, option=orjson.OPT_SERIALIZE_NUMPY)
+            )
         else:
             body = [r for r in resources if r["resourceType"] != "Organization"]
             self._count(source, body)
