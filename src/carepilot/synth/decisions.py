@@ -80,6 +80,17 @@ class Decision:
             return float("nan")
         return float(y[t].mean() - y[c].mean())
 
+    def expected_naive_difference(self, treated: str, control: str, outcome: str | None = None) -> float:
+        """The naive difference expected under the true propensities (assignment noise averaged out).
+
+        ``sum_i e_t(x_i) Y_i(t) / sum_i e_t(x_i) - sum_i e_c(x_i) Y_i(c) / sum_i e_c(x_i)``: the mean outcome
+        among those who would be given each option; it differs from the true ATE only through confounding.
+        """
+        values = self.potential[outcome or self.outcome]
+        jt, jc = self.options.index(treated), self.options.index(control)
+        et, ec = self.propensity[:, jt], self.propensity[:, jc]
+        return float((et * values[:, jt]).sum() / et.sum() - (ec * values[:, jc]).sum() / ec.sum())
+
     def to_frame(self, patient_ids: np.ndarray, window_start: np.datetime64) -> pd.DataFrame:
         """The truth table ``decision_<name>.parquet``: one row per person who faced the decision."""
         data: dict[str, object] = {
@@ -193,7 +204,7 @@ def t2d_addon(
     scores = np.column_stack(
         [
             1.2 * hf + 0.8 * ckd + 0.4 * chd - 2.0 * (egfr < 30) - 0.3 * (age > 75),
-            -0.3 + 0.09 * (bmi - 30.0) + 0.6 * (h0 - 8.0) + 0.3 * chd - 0.02 * (age - 60.0),
+            -0.3 + 0.1 * (bmi - 30.0) + 0.9 * (h0 - 8.0) + 0.3 * chd - 0.02 * (age - 60.0),
             -0.4 + 0.03 * (age - 60.0) + 0.6 * (egfr < 45) + 0.4 * asian,
             -0.3 + 0.4 * (h0 - 8.0) + 0.8 * rural + 0.02 * (age - 60.0),
         ]
@@ -479,7 +490,7 @@ def antidepressant(
             2.0 * np.where(c19_pm, 0.75, 1.0) * np.where(c19_um, 0.85, 1.0),
             2.4 * np.where(c19_pm, 0.55, 1.0) * np.where(c19_um, 0.4, np.where(c19_fast, 0.8, 1.0)),
             1.9 * np.where(anxiety, 0.55, 1.0) * np.where(insomnia, 0.8, 1.0),
-            2.1 * np.where(insomnia, 1.5, 1.0) * np.where(d6 == "Poor Metabolizer", 0.85, 1.0),
+            2.1 * np.where(insomnia, 1.8, 1.0) * np.where(d6 == "Poor Metabolizer", 0.85, 1.0),
         ]
     )
     extra = extra * (1.0 + rng.normal(0, 0.3, (m, 4))) * (0.6 + 0.4 * people.adherence[idx])[:, None]
@@ -489,7 +500,7 @@ def antidepressant(
             np.full(m, 0.5),
             np.full(m, 0.4),
             -0.6 + 0.6 * (bmi > 30) + 0.4 * (age < 40) - 0.8 * anxiety,
-            -1.2 + 1.3 * insomnia + 0.04 * (age - 50.0) - 0.6 * (bmi > 30),
+            -1.4 + 2.0 * insomnia + 0.04 * (age - 50.0) - 0.6 * (bmi > 30),
         ]
     )
     propensity = _softmax(scores)

@@ -9,8 +9,10 @@ identical for a seed however the chunks are scheduled.
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,7 @@ class SynthOptions:
     end_date: str = "2026-01-01"
     reference_data: Path | None = None
     chunk_size: int = 250
+    workers: int = 0  # 0 = one per CPU, at most 2 (output does not depend on it)
 
     def validate(self) -> None:
         """Raise InputError naming the first option out of range."""
@@ -234,26 +237,30 @@ def generate(options: SynthOptions, progress: Callable[[int], None] | None = Non
     stages["population"] = time.perf_counter() - started
     people = population.people
     n = people.n
-    writer = FhirWriter(out, options.format, iso(ctx.window_start_s, ctx.window_days))
+    timestamp = iso(ctx.window_start_s, ctx.window_days)
+    writer = FhirWriter(out, options.format, timestamp)
     writer.write_shared("ehr", ctx.site_orgs)
     if ctx.lab_people:
         writer.write_shared("lab", [ctx.lab_org])
     readmissions: list[tuple] = []
     progression: list[tuple] = []
     t0 = time.perf_counter()
-    for start in range(0, n, options.chunk_size):
-        chunk = range(start, min(start + options.chunk_size, n))
-        draws = Draws(np.random.default_rng([options.seed, start // options.chunk_size]))
-        for i in chunk:
-            result = PatientRecordBuilder(ctx, i, draws).build()
-            site_org = ctx.site_orgs[int(people.site[i])]
-            writer.write_patient("ehr", str(people.patient_id[i]), [site_org, *result.ehr])
-            if result.lab:
-                writer.write_patient("lab", ctx.lab_people[i].patient_id, result.lab)
-            readmissions.extend(result.readmissions)
-            progression.extend(result.progression)
-        if progression and len(progression) > 0 and progress is not None:
-            progress(len(chunk))
+    n_chunks = (n + options.chunk_size - 1) // options.chunk_size
+    workers = options.workers or min(2, os.cpu_count() or 1)
+    workers = max(1, min(workers, n_chunks))
+    _WORKER_STATE.update(ctx=ctx, options=options, timestamp=timestamp)
+    try:
+        if workers == 1:
+            results: Iterator[ChunkResult] = map(_build_chunk, range(n_chunks))
+            _consume(results, writer, readmissions, progression, progress)
+        else:
+            # fork: workers inherit the population read-only; chunks come back in order (imap).
+            with mp.get_context("fork").Pool(workers) as pool:
+                _consume(
+                    pool.imap(_build_chunk, range(n_chunks)), writer, readmissions, progression, progress
+                )
+    finally:
+        _WORKER_STATE.clear()
     writer.close()
     stages["records"] = time.perf_counter() - t0
 
@@ -307,6 +314,57 @@ def generate(options: SynthOptions, progress: Callable[[int], None] | None = Non
         deterioration_episodes=len(population.deterioration.person),
         stage_seconds={k: round(v, 3) for k, v in stages.items()},
     )
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk of patients produced (files already written for bundles)."""
+
+    patients: int
+    counts: dict[str, dict[str, int]]
+    ndjson: dict[tuple[str, str], bytes]
+    readmissions: list[tuple]
+    progression: list[tuple]
+
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _build_chunk(chunk_index: int) -> ChunkResult:
+    """Build and write the records of one chunk; its Generator is seeded with ``[seed, chunk_index]``."""
+    ctx: RecordContext = _WORKER_STATE["ctx"]
+    options: SynthOptions = _WORKER_STATE["options"]
+    writer = FhirWriter(Path(options.out), options.format, _WORKER_STATE["timestamp"], buffer_only=True)
+    people = ctx.people
+    start = chunk_index * options.chunk_size
+    chunk = range(start, min(start + options.chunk_size, people.n))
+    draws = Draws(np.random.default_rng([options.seed, chunk_index]))
+    readmissions: list[tuple] = []
+    progression: list[tuple] = []
+    for i in chunk:
+        result = PatientRecordBuilder(ctx, i, draws).build()
+        site_org = ctx.site_orgs[int(people.site[i])]
+        writer.write_patient("ehr", str(people.patient_id[i]), [site_org, *result.ehr])
+        if result.lab:
+            writer.write_patient("lab", ctx.lab_people[i].patient_id, result.lab)
+        readmissions.extend(result.readmissions)
+        progression.extend(result.progression)
+    return ChunkResult(len(chunk), writer.take_counts(), writer.take_buffers(), readmissions, progression)
+
+
+def _consume(
+    results: Iterator[ChunkResult],
+    writer: FhirWriter,
+    readmissions: list[tuple],
+    progression: list[tuple],
+    progress: Callable[[int], None] | None,
+) -> None:
+    for chunk in results:
+        writer.add_chunk(chunk.ndjson, chunk.counts)
+        readmissions.extend(chunk.readmissions)
+        progression.extend(chunk.progression)
+        if progress is not None:
+            progress(chunk.patients)
 
 
 def _hba1c_at_end(population: Population) -> np.ndarray:
@@ -490,7 +548,7 @@ CONTRASTS = {
     "t2d_addon": ("glp1", "dpp4"),
     "antiplatelet": ("ticagrelor", "clopidogrel"),
     "warfarin": ("warfarin_5mg", "warfarin_3mg"),
-    "antidepressant": ("escitalopram", "sertraline"),
+    "antidepressant": ("mirtazapine", "sertraline"),
 }
 
 
@@ -507,6 +565,9 @@ def decision_summary(d: dec.Decision) -> dict[str, Any]:
     naive = d.naive_difference(treated, control)
     out["naive_difference"] = round(naive, 4)
     out["naive_bias"] = round(naive - float(effects.mean()), 4)
+    out["expected_confounding_bias"] = round(
+        d.expected_naive_difference(treated, control) - float(effects.mean()), 4
+    )
     return out
 
 

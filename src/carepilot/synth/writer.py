@@ -35,7 +35,7 @@ def prepare_output(out: Path) -> None:
 class FhirWriter:
     """Writes resources per source as one transaction Bundle per patient or as NDJSON per resource type."""
 
-    def __init__(self, out: Path, fmt: str, timestamp: str) -> None:
+    def __init__(self, out: Path, fmt: str, timestamp: str, buffer_only: bool = False) -> None:
         if fmt not in FORMATS:
             raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
         self.root = out / "fhir"
@@ -44,6 +44,8 @@ class FhirWriter:
         self.counts: dict[str, dict[str, int]] = {}
         self._buffers: dict[tuple[str, str], list[bytes]] = {}
         self._files: dict[tuple[str, str], Any] = {}
+        # A worker process buffers NDJSON lines and hands them to the parent, which writes chunks in order.
+        self.buffer_only = buffer_only
 
     def _count(self, source: str, resources: list[dict[str, Any]]) -> None:
         per_type = self.counts.setdefault(source, {})
@@ -78,7 +80,7 @@ class FhirWriter:
             if buf is None:
                 buf = self._buffers[key] = []
             buf.append(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY))
-            if len(buf) >= 4096:
+            if len(buf) >= 4096 and not self.buffer_only:
                 self._flush(key)
 
     def _flush(self, key: tuple[str, str]) -> None:
@@ -92,6 +94,32 @@ class FhirWriter:
             handle = self._files[key] = (folder / f"{key[1]}.ndjson").open("wb")
         handle.write(b"\n".join(buf) + b"\n")
         buf.clear()
+
+    def take_buffers(self) -> dict[tuple[str, str], bytes]:
+        """The buffered NDJSON lines per (source, type), emptied (worker side)."""
+        out = {key: b"\n".join(buf) + b"\n" for key, buf in self._buffers.items() if buf}
+        self._buffers.clear()
+        return out
+
+    def take_counts(self) -> dict[str, dict[str, int]]:
+        """Resource counts so far, reset (worker side)."""
+        out, self.counts = self.counts, {}
+        return out
+
+    def add_chunk(self, data: dict[tuple[str, str], bytes], counts: dict[str, dict[str, int]]) -> None:
+        """Append a worker's NDJSON chunk and counts (parent side, in chunk order)."""
+        for key, blob in data.items():
+            self._flush(key)
+            handle = self._files.get(key)
+            if handle is None:
+                folder = self.root / key[0]
+                folder.mkdir(parents=True, exist_ok=True)
+                handle = self._files[key] = (folder / f"{key[1]}.ndjson").open("wb")
+            handle.write(blob)
+        for source, per_type in counts.items():
+            mine = self.counts.setdefault(source, {})
+            for rtype, count in per_type.items():
+                mine[rtype] = mine.get(rtype, 0) + count
 
     def close(self) -> None:
         """Flush and close every NDJSON file."""
