@@ -72,8 +72,18 @@ def test_phenotypes_follow_cpic_rules(gene: str, pair: tuple[str, str], expected
 
 
 def test_readmission_risk_rises_with_heart_failure_and_prior_admissions() -> None:
-    base = dict(age=70.0, comorbidities=2, prior_admissions=0, hba1c=None, egfr=70.0, adherence=0.9,
-                heart_failure=False, copd=False, los_days=3.0, disposition="home")  # fmt: skip
+    base = dict(
+        age=70.0,
+        comorbidities=2,
+        prior_admissions=0,
+        hba1c=None,
+        egfr=70.0,
+        adherence=0.9,
+        heart_failure=False,
+        copd=False,
+        los_days=3.0,
+        disposition="home",
+    )
     low = readmission_risk(**base)  # type: ignore[arg-type]
     high = readmission_risk(**{**base, "heart_failure": True, "prior_admissions": 2})  # type: ignore[arg-type]
     assert 0.03 < low < high < 0.6
@@ -98,27 +108,69 @@ def test_builders_produce_valid_r4_resources() -> None:
             managing_organization="6f1c8f7e-0000-4000-8000-000000000009",
         ),
         fb.encounter(
-            "e1", pid, class_code="IMP", start="2025-01-01T10:00:00Z", end="2025-01-04T10:00:00Z",
-            type_code=("32485007", "Hospital admission"), discharge_disposition=("home", "Home"),
-        ),  # fmt: skip
+            "e1",
+            pid,
+            class_code="IMP",
+            start="2025-01-01T10:00:00Z",
+            end="2025-01-04T10:00:00Z",
+            type_code=("32485007", "Hospital admission"),
+            discharge_disposition=("home", "Home"),
+        ),
         fb.observation_components(
-            "o1", pid, code=(fb.LOINC, "85354-9", "BP"), effective="2025-01-01T10:00:00Z", category="vital-signs",
+            "o1",
+            pid,
+            code=(fb.LOINC, "85354-9", "BP"),
+            effective="2025-01-01T10:00:00Z",
+            category="vital-signs",
             components=[fb.component_quantity((fb.LOINC, "8480-6", "SBP"), 120, "mm[Hg]")],
-        ),  # fmt: skip
-        fb.genotype_observation("g1", pid, gene="CYP2C19", hgnc_id="HGNC:2621", diplotype="*2/*2",
-                                phenotype="Poor Metabolizer", effective="2025-01-01T10:00:00Z"),  # fmt: skip
-        fb.variant_observation("v1", pid, gene="EGFR", hgnc_id="HGNC:3236", transcript="NM_005228.5",
-                               dna_change="c.2573T>G", protein_change="p.Leu858Arg", somatic=True,
-                               effective="2025-01-01T10:00:00Z"),  # fmt: skip
-        fb.medication_request("m1", pid, rxnorm="6809", display="metformin", authored_on="2025-01-01T10:00:00Z",
-                              dose_mg=500.0, frequency_per_day=2, dosage_text="500 mg twice daily"),  # fmt: skip
-        fb.medication_dispense("d1", pid, request_id="m1", rxnorm="6809", display="metformin",
-                               handed_over="2025-01-02T10:00:00Z", quantity_units=180, days_supply=90),  # fmt: skip
+        ),
+        fb.genotype_observation(
+            "g1",
+            pid,
+            gene="CYP2C19",
+            hgnc_id="HGNC:2621",
+            diplotype="*2/*2",
+            phenotype="Poor Metabolizer",
+            effective="2025-01-01T10:00:00Z",
+        ),
+        fb.variant_observation(
+            "v1",
+            pid,
+            gene="EGFR",
+            hgnc_id="HGNC:3236",
+            transcript="NM_005228.5",
+            dna_change="c.2573T>G",
+            protein_change="p.Leu858Arg",
+            somatic=True,
+            effective="2025-01-01T10:00:00Z",
+        ),
+        fb.medication_request(
+            "m1",
+            pid,
+            rxnorm="6809",
+            display="metformin",
+            authored_on="2025-01-01T10:00:00Z",
+            dose_mg=500.0,
+            frequency_per_day=2,
+            dosage_text="500 mg twice daily",
+        ),
+        fb.medication_dispense(
+            "d1",
+            pid,
+            request_id="m1",
+            rxnorm="6809",
+            display="metformin",
+            handed_over="2025-01-02T10:00:00Z",
+            quantity_units=180,
+            days_supply=90,
+        ),
         fb.allergy("a1", pid, code=(fb.RXNORM, "7980", "penicillin"), recorded="2020-01-01"),
     ]
     for resource in resources:
         _validate(resource)
     bundle = fb.transaction_bundle("b1", resources, "2025-01-05T00:00:00Z")
     _validate(bundle)
-    assert all(e["request"] == {"method": "PUT", "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"}
-               for e in bundle["entry"])  # fmt: skip
+    assert all(
+        e["request"] == {"method": "PUT", "url": f"{e['resource']['resourceType']}/{e['resource']['id']}"}
+        for e in bundle["entry"]
+    )
