@@ -50,8 +50,8 @@ def sample_lab_people(
     chosen = np.flatnonzero(rng.random(people.n) < rate)
     ids = uuids(rng, len(chosen))
     out: dict[int, LabPerson] = {}
-    for k, i in enumerate(chosen):
-        i = int(i)
+    for k, person in enumerate(chosen):
+        i = int(person)
         given = str(people.given[i])
         family = str(people.family[i])
         birth = str(people.birth_date[i])

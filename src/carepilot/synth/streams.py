@@ -182,7 +182,7 @@ def generate_streams(
         # Mean glucose from HbA1c by the ADAG relation eAG = 28.7 x A1c - 46.7 (Nathan et al., Diabetes Care
         # 2008).
         mean = 28.7 * hba1c_end[g] - 46.7
-        meals = sum(np.exp(-0.5 * ((hour - h) / 1.0) ** 2) for h in (8.0, 13.0, 19.0))
+        meals = np.exp(-0.5 * (hour[:, None] - np.array([8.0, 13.0, 19.0])[None, :]) ** 2).sum(axis=1)
         # AR(1) noise (phi 0.97 per 5 min) scaled so the CV is ~30%, typical of insulin-treated T2D (Battelino
         # 2019).
         shocks = rng.normal(0, 1.0, (len(g), k))
