@@ -76,7 +76,7 @@ def _ramp(t: np.ndarray, start: np.ndarray, event: np.ndarray) -> np.ndarray:
 
 
 def _columns(
-    ids: np.ndarray, persons: np.ndarray, t_days: np.ndarray, values: np.ndarray, kind: str, start_s: int
+    persons: np.ndarray, t_days: np.ndarray, values: np.ndarray, kind: str, start_s: int
 ) -> dict[str, np.ndarray]:
     p, k = values.shape
     return {
@@ -127,18 +127,17 @@ def generate_streams(
             + rng.normal(0, 3.0, (len(w), len(th)))
             + 12.0 * ramp
         )
-        parts.append(
-            _columns(people.patient_id, w, th, np.round(np.clip(hr, 35, 190)), "heart_rate", start_s)
-        )
+        parts.append(_columns(w, th, np.round(np.clip(hr, 35, 190)), "heart_rate", start_s))
         td = d0 + np.arange(stream_days) + 0.99  # daily totals stamped at the end of the day
         ramp_d = _ramp(td, drift_start[w], event[w])
-        # Steps: ~4,800/day median for US adults with declines by age and comorbidity (Tudor-Locke 2011).
+        # Steps: median ~6,500/day at age 40, falling with age and each chronic condition (US adults average
+        # ~5,000-6,500/day; Tudor-Locke et al., IJBNPA 2011).
         base = np.exp(rng.normal(np.log(6500.0), 0.35, len(w))) * np.clip(
             1.0 - 0.012 * (people.age[w] - 40), 0.35, 1.2
         )
         base = base * 0.88 ** comorb[w]
         steps = base[:, None] * np.exp(rng.normal(0, 0.3, (len(w), stream_days))) * (1.0 - 0.5 * ramp_d)
-        parts.append(_columns(people.patient_id, w, td, np.round(steps), "steps", start_s))
+        parts.append(_columns(w, td, np.round(steps), "steps", start_s))
         copd = cond.has["copd"][w].astype(float)
         spo2 = (
             97.2
@@ -149,7 +148,6 @@ def generate_streams(
         )
         parts.append(
             _columns(
-                people.patient_id,
                 w,
                 d0 + np.arange(stream_days) + 0.25,
                 np.round(np.clip(spo2, 80, 100)),
@@ -163,15 +161,15 @@ def generate_streams(
         td = d0 + np.arange(stream_days) + 0.3
         ramp = _ramp(td, drift_start[s], event[s]) * (kind[s] == "heart_failure")[:, None]
         weight = people.weight_kg[s, None] + rng.normal(0, 0.35, (len(s), stream_days)) + 3.0 * ramp
-        parts.append(_columns(people.patient_id, s, td, np.round(weight, 1), "weight", start_s))
+        parts.append(_columns(s, td, np.round(weight, 1), "weight", start_s))
 
     c = np.flatnonzero(plan.cuff)
     if len(c):
         td = d0 + np.arange(stream_days) + 0.33
         sbp = phys.sbp0[c, None] - 5.0 + rng.normal(0, 8.0, (len(c), stream_days))
         dbp = phys.dbp0[c, None] - 3.0 + rng.normal(0, 5.0, (len(c), stream_days))
-        parts.append(_columns(people.patient_id, c, td, np.round(sbp), "systolic_bp", start_s))
-        parts.append(_columns(people.patient_id, c, td, np.round(dbp), "diastolic_bp", start_s))
+        parts.append(_columns(c, td, np.round(sbp), "systolic_bp", start_s))
+        parts.append(_columns(c, td, np.round(dbp), "diastolic_bp", start_s))
 
     g = np.flatnonzero(plan.cgm)
     if len(g):
@@ -194,9 +192,7 @@ def generate_streams(
             + 0.18 * mean[:, None] * meals[None, :]
             + 0.22 * mean[:, None] * ar * variability
         )
-        parts.append(
-            _columns(people.patient_id, g, tg, np.round(np.clip(glucose, 40, 400)), "cgm_glucose", start_s)
-        )
+        parts.append(_columns(g, tg, np.round(np.clip(glucose, 40, 400)), "cgm_glucose", start_s))
 
     if not parts:
         return empty_readings()
