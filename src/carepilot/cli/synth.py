@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -91,16 +92,8 @@ def _print_summary(s: SynthSummary) -> None:
     for name, values in s.prevalence.items():
         prev.add_row(name, *(f"{v:.1%}" for v in values))
     console.print(prev)
-    dec = Table(title="treatment decisions (truth)")
-    for col in (
-        "decision",
-        "rows",
-        "contrast",
-        "true ATE",
-        "SD of individual effects",
-        "naive difference",
-        "bias",
-    ):
+    dec = Table(title="treatment decisions (truth; bias = naive difference - true ATE)")
+    for col in ("decision", "rows", "contrast", "true ATE", "effect SD", "naive bias", "expected bias"):
         dec.add_column(col, justify="right" if col != "decision" else "left")
     for name, d in s.decisions.items():
         dec.add_row(
@@ -109,8 +102,8 @@ def _print_summary(s: SynthSummary) -> None:
             d["contrast"],
             _f(d.get("true_ate")),
             _f(d.get("effect_sd")),
-            _f(d.get("naive_difference")),
             _f(d.get("naive_bias")),
+            _f(d.get("expected_confounding_bias")),
         )
     console.print(dec)
     console.print(
@@ -127,4 +120,4 @@ def _print_summary(s: SynthSummary) -> None:
 
 
 def _f(value: object) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else "-"
+    return f"{value:.3f}" if isinstance(value, float) and not math.isnan(value) else "-"

@@ -488,6 +488,7 @@ def write_truth(
         "heart_failure",
         "copd",
         "los_days",
+        "disposition",
     ]
     readmit = pd.DataFrame(
         {

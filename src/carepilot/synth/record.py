@@ -139,7 +139,7 @@ class Encounter:
     reason: tuple[str, str] | None = None
     tags: set[str] = field(default_factory=set)
     disposition: tuple[str, str] | None = None
-    readmission: tuple[float, bool, dict[str, float]] | None = None  # true risk, readmitted, covariates
+    readmission: tuple[float, bool, dict[str, float | str]] | None = None  # true risk, readmitted, covariates
 
 
 @dataclass
@@ -184,7 +184,7 @@ class PatientOutput:
 
     ehr: list[dict[str, Any]]
     lab: list[dict[str, Any]]
-    readmissions: list[tuple[str, str, float, float, bool, dict[str, float]]]
+    readmissions: list[tuple[str, str, float, float, bool, dict[str, float | str]]]
     progression: list[tuple[str, float, float, float]]
 
 
@@ -217,7 +217,7 @@ class PatientRecordBuilder:
         self.pid = str(ctx.people.patient_id[i])
         self.ids = Ids(self.pid)
         self.out: list[dict[str, Any]] = []
-        self.readmissions: list[tuple[str, str, float, float, bool, dict[str, float]]] = []
+        self.readmissions: list[tuple[str, str, float, float, bool, dict[str, float | str]]] = []
         self.site = int(ctx.people.site[i])
         self.org_id = ctx.site_orgs[self.site]["id"]
         self.female = bool(ctx.people.female[i])
@@ -461,29 +461,33 @@ class PatientRecordBuilder:
             disp = DISPOSITIONS[k]
             prior = sum(1 for h in history if day - h <= 365.0)
             discharge = day + los
-            feats = {
-                "age": self.age_at(discharge),
-                "comorbidities": float(self.n_chronic),
-                "prior_admissions": float(prior),
-                "hba1c": self.hba1c(discharge) if self.has["type2_diabetes"] else float("nan"),
-                "egfr": self.egfr(discharge),
-                "adherence": self.adherence,
-                "heart_failure": float(self.has["heart_failure"]),
-                "copd": float(self.has["copd"]),
-                "los_days": los,
-            }
+            age = self.age_at(discharge)
+            hba1c = self.hba1c(discharge) if self.has["type2_diabetes"] else None
+            egfr = self.egfr(discharge)
             risk = readmission_risk(
-                age=feats["age"],
+                age=age,
                 comorbidities=self.n_chronic,
                 prior_admissions=prior,
-                hba1c=None if math.isnan(feats["hba1c"]) else feats["hba1c"],
-                egfr=feats["egfr"],
-                adherence=feats["adherence"],
+                hba1c=hba1c,
+                egfr=egfr,
+                adherence=self.adherence,
                 heart_failure=self.has["heart_failure"],
                 copd=self.has["copd"],
                 los_days=los,
                 disposition=disp[0],
             )
+            feats: dict[str, float | str] = {
+                "age": age,
+                "comorbidities": float(self.n_chronic),
+                "prior_admissions": float(prior),
+                "hba1c": float("nan") if hba1c is None else hba1c,
+                "egfr": egfr,
+                "adherence": self.adherence,
+                "heart_failure": float(self.has["heart_failure"]),
+                "copd": float(self.has["copd"]),
+                "los_days": los,
+                "disposition": disp[0],
+            }
             readmitted = d.u() < risk
             enc = Encounter(
                 day,
