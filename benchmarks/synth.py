@@ -1,7 +1,8 @@
 """Benchmark ``synth``: synthetic population generation speed (target: 10,000 patients x 3 years < 120 s).
 
 Options: ``patients=N`` (default 10000), ``years=Y`` (3), ``format=bundle|ndjson`` (bundle), ``seed=S`` (0),
-``streams=0|1`` (1), ``stream_fraction=F`` (1.0), ``out=DIR`` (a temporary folder, removed afterwards).
+``streams=0|1`` (1), ``stream_fraction=F`` (1.0), ``workers=N`` (0 = one per CPU, at most 2), ``out=DIR``
+(a temporary folder, removed afterwards).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         seed = int(options.get("seed", "0"))
         streams = options.get("streams", "1") not in ("0", "false", "no")
         stream_fraction = float(options.get("stream_fraction", "1.0"))
+        workers = int(options.get("workers", "0"))
     except ValueError as exc:
         raise BenchmarkError(f"bad synth benchmark option: {exc}") from exc
     fmt = options.get("format", "bundle")
@@ -45,6 +47,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
                 years=years,
                 streams=streams,
                 stream_fraction=stream_fraction,
+                workers=workers,
                 reference_data=settings.reference_data,
             )
         )
