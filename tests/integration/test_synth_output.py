@@ -172,10 +172,23 @@ def test_readmission_truth_points_at_inpatient_discharges(bundle_run: tuple) -> 
     assert len(readmit) > 0
     assert readmit["true_risk"].between(0, 1).all()
     encounters = {r["id"]: r for r in _resources(out) if r["resourceType"] == "Encounter"}
-    for eid in readmit["encounter_id"]:
-        enc = encounters[eid]
+    admissions: dict[str, list[pd.Timestamp]] = {}
+    for enc in encounters.values():
+        if enc["class"]["code"] == "IMP":
+            ref = enc["subject"]["reference"].split("/")[1]
+            admissions.setdefault(ref, []).append(pd.Timestamp(enc["period"]["start"]))
+    for row in readmit.itertuples():
+        enc = encounters[row.encounter_id]
         assert enc["class"]["code"] == "IMP"
         assert "dischargeDisposition" in enc["hospitalization"]
+        if row.x_follow_up_complete:
+            # The label in the truth is what the record shows: an admission within 30 days of discharge.
+            later = [
+                t
+                for t in admissions[row.patient_id]
+                if row.discharge_time < t <= row.discharge_time + pd.Timedelta(days=30)
+            ]
+            assert bool(later) == row.readmitted
 
 
 def test_the_record_shows_the_option_given_and_its_potential_outcome(tmp_path: Path) -> None:

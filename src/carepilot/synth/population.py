@@ -489,6 +489,7 @@ def write_truth(
         "copd",
         "los_days",
         "disposition",
+        "follow_up_complete",
     ]
     readmit = pd.DataFrame(
         {

@@ -442,6 +442,14 @@ class PatientRecordBuilder:
         return encs
 
     def inpatient(self, admissions: list[tuple[float, tuple[str, str], frozenset[str]]]) -> list[Encounter]:
+        """Inpatient stays in time order; each discharge draws its 30-day readmission from the true risk.
+
+        Events that are truth elsewhere (ACS, MACE, cardio-renal) always happen, starting after any stay in
+        progress; a readmission always happens; an index admission is dropped when it would overlap a stay or
+        fall inside the 30 days after a discharge that was not readmitted, so that "any admission within 30
+        days of discharge" in the record equals ``readmitted`` in the truth. A truth event that still lands
+        inside those 30 days turns the discharge into a readmitted one.
+        """
         d, wd = self.d, self.ctx.window_days
         heap = [(a[0], k, a[1], a[2]) for k, a in enumerate(admissions)]
         heapq.heapify(heap)
@@ -449,13 +457,23 @@ class PatientRecordBuilder:
         history: list[float] = []
         out: list[Encounter] = []
         busy_until = -1.0
+        quiet_until = -1.0  # no index admission before this day (30 days after a non-readmitted discharge)
+        last: Encounter | None = None
         while heap:
             day, _, reason, tags = heapq.heappop(heap)
-            if day < busy_until or day >= wd - 1.0:
+            mandatory = bool(tags & {"acs", "mace", "cardiorenal", "readmission"})
+            if not mandatory and (day < busy_until or day < quiet_until):
+                continue
+            day = max(day, busy_until + 0.5)
+            if day >= wd - 1.0:
                 continue
             los = 1.0 + d.poisson(3.2 if "acs" not in tags else 2.5) + d.u()
             if day + los >= wd:
                 continue
+            if last is not None and last.readmission is not None and day - (last.day + last.los) <= 30.0:
+                risk0, readmitted0, feats0 = last.readmission
+                if not readmitted0:
+                    last.readmission = (risk0, True, feats0)
             u = d.u()
             k = next(j for j, c in enumerate(DISPOSITION_CUM) if u <= c or j == len(DISPOSITION_CUM) - 1)
             disp = DISPOSITIONS[k]
@@ -487,6 +505,7 @@ class PatientRecordBuilder:
                 "copd": float(self.has["copd"]),
                 "los_days": los,
                 "disposition": disp[0],
+                "follow_up_complete": float(discharge + 30.0 <= wd),
             }
             readmitted = d.u() < risk
             enc = Encounter(
@@ -499,6 +518,7 @@ class PatientRecordBuilder:
                 readmission=(risk, readmitted, feats),
             )
             out.append(enc)
+            last = enc
             history.append(day)
             busy_until = discharge
             if readmitted:
@@ -506,6 +526,9 @@ class PatientRecordBuilder:
                 reason2 = reason if d.u() < 0.6 else REASON_GENERAL
                 counter += 1
                 heapq.heappush(heap, (discharge + gap, counter, reason2, frozenset({"readmission"})))
+                quiet_until = discharge + gap
+            else:
+                quiet_until = discharge + 30.0
         return out
 
     # ------------------------------------------------------------------ one encounter and its observations
