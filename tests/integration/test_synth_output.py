@@ -220,7 +220,19 @@ def test_the_record_shows_the_option_given_and_its_potential_outcome(tmp_path: P
         given = getattr(row, f"hba1c_6m_{row.option_given}")
         assert round(given, 1) in a1c
         assert round(row.x_hba1c, 1) in a1c
+    p2y12 = pd.read_parquet(out / "truth" / "decision_antiplatelet.parquet")
+    assert len(p2y12) > 0
+    for row in p2y12.itertuples():
+        bundle = orjson.loads((out / "fhir" / "ehr" / f"{row.patient_id}.json").read_bytes())
+        drugs = {
+            e["resource"]["medicationCodeableConcept"]["text"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "MedicationRequest"
+            and e["resource"]["authoredOn"] >= row.decision_time.strftime("%Y-%m-%d")
+        }
+        assert row.option_given in drugs
     phq = pd.read_parquet(out / "truth" / "decision_antidepressant.parquet")
+    assert len(phq) > 0
     for row in phq.itertuples():
         bundle = orjson.loads((out / "fhir" / "ehr" / f"{row.patient_id}.json").read_bytes())
         scores = [
