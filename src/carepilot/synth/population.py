@@ -23,7 +23,7 @@ import pandas as pd
 from carepilot.errors import InputError
 from carepilot.fhir import builders as fb
 from carepilot.synth import decisions as dec
-from carepilot.synth.conditions import CANCERS, Conditions, assign_conditions
+from carepilot.synth.conditions import Conditions, assign_conditions
 from carepilot.synth.duplicates import DUPLICATE_RATE, sample_lab_people
 from carepilot.synth.genomics import (
     PGX_GENES,
@@ -34,12 +34,12 @@ from carepilot.synth.genomics import (
     sample_genotypes,
     sample_tumour_findings,
 )
-from carepilot.synth.medications import add_oncology, plan_background
+from carepilot.synth.medications import Background, add_oncology, plan_background
 from carepilot.synth.outcomes import Deterioration, sample_deterioration
-from carepilot.synth.people import People, sample_people, site_profiles, uuids
+from carepilot.synth.people import People, age_band, sample_people, site_profiles, uuids
 from carepilot.synth.physiology import Physiology, ckd_stage, sample_physiology
 from carepilot.synth.record import Draws, PatientRecordBuilder, RecordContext, iso
-from carepilot.synth.streams import generate_streams, plan_devices
+from carepilot.synth.streams import StreamPlan, generate_streams, plan_devices
 from carepilot.synth.vcf import load_all_sites, translation_folder, write_vcfs
 from carepilot.synth.writer import FhirWriter, prepare_output, write_parquet
 
@@ -129,7 +129,8 @@ class Population:
     deterioration: Deterioration
     window_start: np.datetime64
     window_days: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    devices: StreamPlan
+    background: Background
 
 
 def draw_population(options: SynthOptions) -> tuple[Population, RecordContext]:
@@ -221,7 +222,8 @@ def draw_population(options: SynthOptions) -> tuple[Population, RecordContext]:
         deterioration=det,
         window_start=window_start,
         window_days=window_days,
-        extra={"plan": plan, "background": background},
+        devices=plan,
+        background=background,
     )
     return population, ctx
 
@@ -273,7 +275,7 @@ def generate(options: SynthOptions, progress: Callable[[int], None] | None = Non
             people,
             population.cond,
             population.phys,
-            population.extra["plan"],
+            population.devices,
             population.deterioration,
             hba1c_end,
             population.window_start,
@@ -575,8 +577,6 @@ def decision_summary(d: dec.Decision) -> dict[str, Any]:
 
 def prevalence_by_band(people: People, cond: Conditions) -> dict[str, list[float]]:
     """Observed prevalence per condition in the bands 18-44, 45-64, 65+ (breast cancer: among women)."""
-    from carepilot.synth.people import age_band
-
     band = age_band(people.age)
     out: dict[str, list[float]] = {}
     for name in cond.names:
@@ -590,4 +590,4 @@ def prevalence_by_band(people: People, cond: Conditions) -> dict[str, list[float
     return out
 
 
-__all__ = ["CANCERS", "SynthOptions", "SynthSummary", "draw_population", "generate"]
+__all__ = ["SynthOptions", "SynthSummary", "draw_population", "generate"]
