@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import bench, effects, oncology, pgx, records, views, warfarin
+from carepilot.cli import bench, effects, oncology, pgx, records, synth, views, warfarin
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -49,6 +49,7 @@ views.register(app)
 oncology.register(app)
 warfarin.register(app)
 effects.register(app)
+synth.register(app)
 
 
 def main() -> None:
