@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import bench, effects, oncology, pgx, records, synth, views, warfarin
+from carepilot.cli import bench, demo, effects, oncology, pgx, records, synth, views, warfarin
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -42,6 +42,7 @@ app = typer.Typer(
 )
 
 # One line per command module; each module exposes ``register(app)``.
+demo.register(app)
 records.register(app)
 bench.register(app)
 pgx.register(app)

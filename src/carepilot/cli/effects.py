@@ -19,9 +19,7 @@ from carepilot.models.effects.learners import LEARNER_NAMES, LearnerConfig
 from carepilot.models.effects.policy import engine_rule_learner, evaluate_rules
 
 log = logging.getLogger(__name__)
-effects_app = typer.Typer(
-    help="Individual treatment effects from a CSV file (see docs/treatment-effects.md)."
-)
+effects_app = typer.Typer(help="Individual treatment effects from a CSV file (see docs/treatment-effects.md).")
 
 
 def register(app: typer.Typer) -> None:
@@ -29,9 +27,7 @@ def register(app: typer.Typer) -> None:
 
 
 CsvOpt = Annotated[Path, typer.Option("--csv", help="CSV file, one row per patient.")]
-TreatmentOpt = Annotated[
-    str, typer.Option("--treatment", help="Column holding the option each patient received.")
-]
+TreatmentOpt = Annotated[str, typer.Option("--treatment", help="Column holding the option each patient received.")]
 OutcomeOpt = Annotated[str, typer.Option("--outcome", help="Numeric outcome column.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 LearnerOpt = Annotated[
@@ -45,9 +41,7 @@ def _covariate_list(value: str | None) -> list[str] | None:
 
 
 def _config(trees: int, bootstrap: int, seed: int) -> LearnerConfig:
-    return LearnerConfig(
-        n_trees=trees, forest_trees=max(4, 4 * (trees // 4)), n_bootstrap=bootstrap, random_state=seed
-    )
+    return LearnerConfig(n_trees=trees, forest_trees=max(4, 4 * (trees // 4)), n_bootstrap=bootstrap, random_state=seed)
 
 
 @effects_app.command("fit")
@@ -55,20 +49,12 @@ def fit(
     csv: CsvOpt,
     treatment: TreatmentOpt,
     outcome: OutcomeOpt,
-    covariates: Annotated[
-        str | None, typer.Option("--covariates", help="Comma-separated covariate columns.")
-    ] = None,
-    model_out: Annotated[
-        Path | None, typer.Option("--model-out", help="Where to write the model file.")
-    ] = None,
+    covariates: Annotated[str | None, typer.Option("--covariates", help="Comma-separated covariate columns.")] = None,
+    model_out: Annotated[Path | None, typer.Option("--model-out", help="Where to write the model file.")] = None,
     learner: LearnerOpt = "auto",
-    reference: Annotated[
-        str | None, typer.Option("--reference", help="Reference option (default: first).")
-    ] = None,
+    reference: Annotated[str | None, typer.Option("--reference", help="Reference option (default: first).")] = None,
     trees: Annotated[int, typer.Option("--trees", min=4, help="Trees per boosted/forest model.")] = 300,
-    bootstrap: Annotated[
-        int, typer.Option("--bootstrap", min=2, help="Bootstrap refits for intervals.")
-    ] = 50,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=2, help="Bootstrap refits for intervals.")] = 50,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     lower_is_better: Annotated[
         bool, typer.Option("--lower-is-better", help="Smaller outcomes are better (e.g. HbA1c change).")
@@ -121,23 +107,18 @@ def fit(
     if json_out:
         print_json(summary)
         return
-    out = Table(
-        title=f"effect model for {outcome} by {treatment} ({len(table.y)} rows, learner {engine.learner_})"
-    )
+    out = Table(title=f"effect model for {outcome} by {treatment} ({len(table.y)} rows, learner {engine.learner_})")
     out.add_column("option")
     out.add_column("patients", justify="right")
     out.add_column(f"mean effect vs {engine.reference_}", justify="right")
     out.add_column("patients with a clear effect", justify="right")
     out.add_row(engine.reference_, str(engine.arm_counts_[engine.reference_]), "reference", "")
     for o, v in summary["average_effect"].items():
-        out.add_row(
-            o, str(engine.arm_counts_[o]), f"{v['effect']:+.3g}", f"{v['share_interval_excludes_zero']:.0%}"
-        )
+        out.add_row(o, str(engine.arm_counts_[o]), f"{v['effect']:+.3g}", f"{v['share_interval_excludes_zero']:.0%}")
     console.print(out)
     if engine.selection_ is not None:
         console.print(
-            "  cross-validated R-loss: "
-            + ", ".join(f"{k}={v:.4g}" for k, v in engine.selection_.scores.items())
+            "  cross-validated R-loss: " + ", ".join(f"{k}={v:.4g}" for k, v in engine.selection_.scores.items())
         )
     if table.dropped_rows:
         console.print(f"  {table.dropped_rows} row(s) without a treatment or outcome were left out")
@@ -149,9 +130,7 @@ def fit(
 def predict(
     model: Annotated[Path, typer.Option("--model", help="Model file written by 'effects fit'.")],
     csv: CsvOpt,
-    json_file: Annotated[
-        Path, typer.Option("--json", help="Write one JSON object per input row to this file.")
-    ],
+    json_file: Annotated[Path, typer.Option("--json", help="Write one JSON object per input row to this file.")],
     alpha: Annotated[float, typer.Option("--alpha", min=0.001, max=0.5, help="1 - interval level.")] = 0.05,
 ) -> None:
     """Per-patient effects with intervals and support flags for every row of a CSV file."""
@@ -177,9 +156,7 @@ def predict(
     console.print(f"  written to {json_file}")
 
 
-def predictions(
-    engine: EffectEngine, X: Any, alpha: float, lower_is_better: bool = False
-) -> list[dict[str, Any]]:
+def predictions(engine: EffectEngine, X: Any, alpha: float, lower_is_better: bool = False) -> list[dict[str, Any]]:
     """One JSON-ready object per row; with more than two options the top-level effect is the best option's."""
     tau = engine.effect(X)
     low, high = engine.effect_interval(X, alpha)
@@ -214,22 +191,12 @@ def evaluate(
     outcome: OutcomeOpt,
     propensity: Annotated[
         str | None,
-        typer.Option(
-            "--propensity", help="Column with each patient's known probability of the option received."
-        ),
+        typer.Option("--propensity", help="Column with each patient's known probability of the option received."),
     ] = None,
-    covariates: Annotated[
-        str | None, typer.Option("--covariates", help="Comma-separated covariate columns.")
-    ] = None,
-    learner: Annotated[
-        str, typer.Option("--learner", help=f"One of {', '.join(LEARNER_NAMES)}.")
-    ] = "causal_forest",
-    rule: Annotated[
-        str, typer.Option("--rule", help="cautious (switch only on a clear gain) or argmax.")
-    ] = "cautious",
-    lower_is_better: Annotated[
-        bool, typer.Option("--lower-is-better", help="Smaller outcomes are better.")
-    ] = False,
+    covariates: Annotated[str | None, typer.Option("--covariates", help="Comma-separated covariate columns.")] = None,
+    learner: Annotated[str, typer.Option("--learner", help=f"One of {', '.join(LEARNER_NAMES)}.")] = "causal_forest",
+    rule: Annotated[str, typer.Option("--rule", help="cautious (switch only on a clear gain) or argmax.")] = "cautious",
+    lower_is_better: Annotated[bool, typer.Option("--lower-is-better", help="Smaller outcomes are better.")] = False,
     folds: Annotated[int, typer.Option("--folds", min=2, max=10)] = 5,
     trees: Annotated[int, typer.Option("--trees", min=4)] = 200,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=2)] = 30,

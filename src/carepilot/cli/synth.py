@@ -20,9 +20,7 @@ def register(app: typer.Typer) -> None:
 
 def synth(
     patients: Annotated[int, typer.Option("--patients", "-n", help="Number of persons.")] = 1000,
-    seed: Annotated[
-        int, typer.Option("--seed", "-s", help="Random seed; the same seed gives identical files.")
-    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed; the same seed gives identical files.")] = 0,
     out: Annotated[
         Path,
         typer.Option("--out", "-o", help="Output folder (its fhir/, streams/, truth/, vcf/ are replaced)."),
@@ -35,9 +33,7 @@ def synth(
     vcf: Annotated[
         bool, typer.Option("--vcf", help="Also write a GRCh38 VCF per patient (needs reference data).")
     ] = False,
-    streams: Annotated[
-        bool, typer.Option("--streams/--no-streams", help="Write wearable / CGM readings.")
-    ] = True,
+    streams: Annotated[bool, typer.Option("--streams/--no-streams", help="Write wearable / CGM readings.")] = True,
     stream_fraction: Annotated[
         float, typer.Option("--stream-fraction", help="Share of persons eligible for devices.")
     ] = 1.0,

@@ -72,9 +72,7 @@ def organization(org_id: str, name: str, identifier_system: str, identifier_valu
     }
 
 
-def identifier(
-    system: str, value: str, type_code: str = "MR", type_display: str = "Medical record number"
-) -> Json:
+def identifier(system: str, value: str, type_code: str = "MR", type_display: str = "Medical record number") -> Json:
     """A Patient identifier with its v2-0203 type."""
     return {
         "use": "usual",
@@ -175,9 +173,7 @@ def encounter(
         out["reasonCode"] = [codeable(SNOMED, reason[0], reason[1])]
     if discharge_disposition is not None:
         out["hospitalization"] = {
-            "dischargeDisposition": codeable(
-                DISCHARGE_DISPOSITION, discharge_disposition[0], discharge_disposition[1]
-            )
+            "dischargeDisposition": codeable(DISCHARGE_DISPOSITION, discharge_disposition[0], discharge_disposition[1])
         }
     if service_provider:
         out["serviceProvider"] = ref("Organization", service_provider)
@@ -456,9 +452,7 @@ def variant_observation(
         )
     if dna_change:
         components.append(
-            component_codeable(
-                (LOINC, "48004-6", "DNA change (c.HGVS)"), codeable(HGVS, dna_change, dna_change)
-            )
+            component_codeable((LOINC, "48004-6", "DNA change (c.HGVS)"), codeable(HGVS, dna_change, dna_change))
         )
     if protein_change:
         components.append(

@@ -181,7 +181,26 @@ class SqlRecordRepository:
         if limit:
             stmt = stmt.limit(limit)
         with self.db.read() as conn:
-            return [dict(row._mapping) for row in conn.execute(stmt)]
+            rows = [dict(row._mapping) for row in conn.execute(stmt)]
+            names = self._organisation_names(conn, {r["site"] for r in rows if r.get("site")})
+        for r in rows:
+            r["site"] = names.get(r.get("site") or "", r.get("site"))
+        return rows
+
+    def _organisation_names(self, conn: Any, refs: set[str]) -> dict[str, str]:
+        """Display names of the Organizations that patients' ``site`` references point at."""
+        ids = [ref.split("/", 1)[1] for ref in refs if ref.startswith("Organization/")]
+        r = t.resources
+        names: dict[str, str] = {}
+        for part in _chunks(ids):
+            stmt = select(r.c.resource_id, r.c.content).where(
+                r.c.resource_type == "Organization", r.c.resource_id.in_(list(part))
+            )
+            for rid, content in conn.execute(stmt):
+                name = orjson.loads(content).get("name")
+                if isinstance(name, str):
+                    names[f"Organization/{rid}"] = name
+        return names
 
     def profile_rows(self, patient_id: str) -> ProfileRows:
         with self.db.read() as conn:
@@ -195,8 +214,12 @@ class SqlRecordRepository:
             sources = conn.execute(
                 select(t.resources.c.source).where(t.resources.c.patient_id == patient_id).distinct()
             ).scalars()
+            patient_row = dict(patient._mapping)
+            site = patient_row.get("site")
+            if site:
+                patient_row["site"] = self._organisation_names(conn, {site}).get(site, site)
             return ProfileRows(
-                patient=dict(patient._mapping),
+                patient=patient_row,
                 observations=rows(t.observations),
                 conditions=rows(t.conditions),
                 medications=rows(t.medications),

@@ -66,9 +66,7 @@ def condition_offsets(people: People, spec: dict, site_shift: np.ndarray) -> np.
     return offset + site_shift
 
 
-def assign_conditions(
-    rng: np.random.Generator, people: People, n_sites: int, end: np.datetime64
-) -> Conditions:
+def assign_conditions(rng: np.random.Generator, people: People, n_sites: int, end: np.datetime64) -> Conditions:
     """Draw conditions and onset dates for every person; also shifts BMI with the metabolic factor."""
     table = load_table("population")["conditions"]
     n = people.n
@@ -86,9 +84,7 @@ def assign_conditions(
         shared = sum((w * factors[f] for f, w in loadings.items()), np.zeros(n))
         resid = np.sqrt(max(1.0 - sum(w * w for w in loadings.values()), 0.0))
         liability = offset + shared + resid * rng.standard_normal(n)
-        eligible = {"female": people.female, "male": ~people.female}.get(
-            spec.get("sex", ""), np.ones(n, dtype=bool)
-        )
+        eligible = {"female": people.female, "male": ~people.female}.get(spec.get("sex", ""), np.ones(n, dtype=bool))
         prob = np.zeros(n)
         present = np.zeros(n, dtype=bool)
         for b, target in enumerate(spec["targets"]):
@@ -106,9 +102,7 @@ def assign_conditions(
         dates = end - (duration * 365.25).astype("timedelta64[D]")
         onset[name] = np.where(present, dates, np.datetime64("NaT")).astype("datetime64[D]")
     smoker = factors["smoking"] > norm.ppf(1 - 0.36)  # 36% ever-smokers among US adults (NHIS 2019)
-    return Conditions(
-        names=tuple(table), has=has, onset=onset, probability=probability, factors=factors, smoker=smoker
-    )
+    return Conditions(names=tuple(table), has=has, onset=onset, probability=probability, factors=factors, smoker=smoker)
 
 
 def prevalence_targets() -> dict[str, list[float]]:

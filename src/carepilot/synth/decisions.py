@@ -55,9 +55,7 @@ class Decision:
     propensity: np.ndarray  # (rows, options)
     given: np.ndarray  # option index per row
     potential: dict[str, np.ndarray]  # outcome name -> (rows, options)
-    realised: dict[str, np.ndarray] = field(
-        default_factory=dict
-    )  # outcome name -> (rows,) for the given option
+    realised: dict[str, np.ndarray] = field(default_factory=dict)  # outcome name -> (rows,) for the given option
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # other truth columns per row
     drug: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # concrete drug index per row
 
@@ -95,9 +93,7 @@ class Decision:
         """The truth table ``decision_<name>.parquet``: one row per person who faced the decision."""
         data: dict[str, object] = {
             "patient_id": patient_ids[self.person].astype(str),
-            "decision_time": pd.to_datetime(
-                window_start + (self.day * 86400).astype("timedelta64[s]"), utc=True
-            ),
+            "decision_time": pd.to_datetime(window_start + (self.day * 86400).astype("timedelta64[s]"), utc=True),
         }
         for key, values in self.covariates.items():
             data[f"x_{key}"] = values
@@ -192,9 +188,7 @@ def t2d_addon(
     # otherwise (EMPA-REG MACE 0.86); GLP-1 RA 0.80 with coronary disease (LEADER 0.87, SUSTAIN-6 0.74) and
     # 0.92
     # otherwise; DPP-4i 1.00 (TECOS); sulfonylurea 1.00 (CAROLINA vs linagliptin).
-    p0 = _logistic(
-        -3.6 + 0.04 * (age - 60.0) + 1.1 * hf + 0.7 * ckd + 0.6 * chd + 0.02 * np.maximum(60.0 - egfr, 0)
-    )
+    p0 = _logistic(-3.6 + 0.04 * (age - 60.0) + 1.1 * hf + 0.7 * ckd + 0.6 * chd + 0.02 * np.maximum(60.0 - egfr, 0))
     hr = np.column_stack([np.where(hf | ckd, 0.70, 0.88), np.where(chd, 0.80, 0.92), np.ones(m), np.ones(m)])
     event_risk = _risk_under_hazard_ratio(p0[:, None], hr)
 
@@ -289,9 +283,7 @@ def antiplatelet(
     mace = _risk_under_hazard_ratio(p0[:, None], hr)
     # Major bleeding: ~3%/year on clopidogrel; prasugrel HR 1.32 (TRITON), ticagrelor 1.19 (PLATO, non-CABG).
     b0 = _logistic(-3.6 + 0.04 * (age - 65.0) + 0.8 * af + 0.3 * ckd)
-    bleed = _risk_under_hazard_ratio(
-        b0[:, None], np.column_stack([np.ones(m), np.full(m, 1.32), np.full(m, 1.19)])
-    )
+    bleed = _risk_under_hazard_ratio(b0[:, None], np.column_stack([np.ones(m), np.full(m, 1.32), np.full(m, 1.19)]))
     # Assignment: clopidogrel for older, anticoagulated (AF) or CKD patients (bleeding concern); prasugrel for
     # younger PCI patients; genotype is rarely known at the bedside, so it does not enter the propensity.
     scores = np.column_stack(

@@ -43,9 +43,7 @@ def _typo(rng: np.random.Generator, text: str) -> str:
     return text[:k] + text[k] + text[k:]
 
 
-def sample_lab_people(
-    rng: np.random.Generator, people: People, rate: float = DUPLICATE_RATE
-) -> dict[int, LabPerson]:
+def sample_lab_people(rng: np.random.Generator, people: People, rate: float = DUPLICATE_RATE) -> dict[int, LabPerson]:
     """Choose the persons in the lab source and give each a noisy copy of their demographics."""
     chosen = np.flatnonzero(rng.random(people.n) < rate)
     ids = uuids(rng, len(chosen))

@@ -217,9 +217,7 @@ def sample_tumour_findings(
         probs = np.array([*freq, 1.0 - sum(freq)])
         driver = NSCLC_DRIVERS[int(rng.choice(len(probs), p=probs))]
         if driver == "ALK fusion":
-            out.append(
-                TumourFinding(int(i), "nsclc", "fusion", "ALK", "NM_004304.5", None, None, "EML4-ALK fusion")
-            )
+            out.append(TumourFinding(int(i), "nsclc", "fusion", "ALK", "NM_004304.5", None, None, "EML4-ALK fusion"))
         elif driver != "none":
             out.append(_variant(int(i), "nsclc", driver))
     for i in np.flatnonzero(has["breast_cancer"]):

@@ -62,9 +62,7 @@ RX = {
 }
 
 
-def _regimen(
-    drug: str, dose: float | None, per_day: int, start: float, end: float, text: str | None = None
-) -> Regimen:
+def _regimen(drug: str, dose: float | None, per_day: int, start: float, end: float, text: str | None = None) -> Regimen:
     freq = {1: "once daily", 2: "twice daily", 3: "three times daily"}[per_day]
     dosage = text or (f"{dose:g} mg by mouth {freq}" if dose is not None else freq)
     return Regimen(drug, RX[drug], dose, per_day, start, end, dosage)
@@ -121,9 +119,7 @@ def plan_background(
         if people.age[i] > 60 and u[i, 6] > 0.88:
             rx.append(_regimen("omeprazole", 20.0, 1, start, end))
         regimens.append(rx)
-    return Background(
-        regimens=regimens, insulin=insulin, amiodarone=amiodarone, on_warfarin=on_warfarin, statin=statin
-    )
+    return Background(regimens=regimens, insulin=insulin, amiodarone=amiodarone, on_warfarin=on_warfarin, statin=statin)
 
 
 def add_oncology(

@@ -135,9 +135,7 @@ def sample_people(rng: np.random.Generator, n: int, n_sites: int, end: np.dateti
         idx = site == k
         probs = np.array([profile["race"].get(r, 0.0) for r in RACE_KEYS])
         cum = np.cumsum(probs / probs.sum())
-        race[idx] = np.array(RACE_KEYS, dtype=object)[
-            np.searchsorted(cum, u_race[idx], side="right").clip(0, 4)
-        ]
+        race[idx] = np.array(RACE_KEYS, dtype=object)[np.searchsorted(cum, u_race[idx], side="right").clip(0, 4)]
         hispanic[idx] = u_hisp[idx] < profile["hispanic"]
 
     ancestry = np.where(
@@ -169,9 +167,7 @@ def sample_people(rng: np.random.Generator, n: int, n_sites: int, end: np.dateti
         np.array(SURNAMES_HISPANIC, dtype=object)[rng.integers(0, len(SURNAMES_HISPANIC), n)],
         family,
     )
-    family = np.where(
-        asian, np.array(SURNAMES_ASIAN, dtype=object)[rng.integers(0, len(SURNAMES_ASIAN), n)], family
-    )
+    family = np.where(asian, np.array(SURNAMES_ASIAN, dtype=object)[rng.integers(0, len(SURNAMES_ASIAN), n)], family)
 
     birth_date = end - (age * 365.25).astype("timedelta64[D]")
     street_no = rng.integers(1, 9999, n)

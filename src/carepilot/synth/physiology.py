@@ -81,18 +81,12 @@ def sample_physiology(
     egfr_ckd = lo + rng.random(n) * (hi - lo)
     egfr0 = np.where(has["ckd"], egfr_ckd, egfr_healthy)
     # Decline: ~1 mL/min/year with age; 2-4 in CKD, faster in diabetes (KDIGO 2012; Levey & Coresh 2012).
-    egfr_slope = np.where(has["ckd"], rng.normal(-2.5, 1.2, n), rng.normal(-1.0, 0.5, n)) - np.where(
-        t2d, 0.8, 0.0
-    )
+    egfr_slope = np.where(has["ckd"], rng.normal(-2.5, 1.2, n), rng.normal(-1.0, 0.5, n)) - np.where(t2d, 0.8, 0.0)
 
     htn = has["hypertension"]
     sbp0 = np.where(htn, rng.normal(138, 14, n), rng.normal(116 + 0.25 * (age0 - 40), 10, n))
     dbp0 = np.clip(0.45 * sbp0 + 20 + rng.normal(0, 6, n) - 0.1 * np.maximum(age0 - 60, 0), 45, 120)
-    hr0 = (
-        rng.normal(72, 9, n)
-        + np.where(has["heart_failure"], 6, 0)
-        + np.where(has["atrial_fibrillation"], 8, 0)
-    )
+    hr0 = rng.normal(72, 9, n) + np.where(has["heart_failure"], 6, 0) + np.where(has["atrial_fibrillation"], 8, 0)
     ldl0 = np.clip(rng.normal(112, 30, n), 40, 250)
     bnp0 = np.where(
         has["heart_failure"],

@@ -154,15 +154,11 @@ def draw_population(options: SynthOptions) -> tuple[Population, RecordContext]:
     decisions = [
         dec.t2d_addon(rng, people, cond, phys, window_days),
         dec.antiplatelet(rng, people, cond, phys, genotypes, window_days),
-        dec.warfarin(
-            rng, people, cond, genotypes, background.amiodarone, background.on_warfarin, window_days
-        ),
+        dec.warfarin(rng, people, cond, genotypes, background.amiodarone, background.on_warfarin, window_days),
         dec.antidepressant(rng, people, cond, genotypes, window_days),
     ]
     lab_people = sample_lab_people(rng, people)
-    plan = plan_devices(
-        rng, people, cond, background.insulin, options.stream_fraction if options.streams else 0.0
-    )
+    plan = plan_devices(rng, people, cond, background.insulin, options.stream_fraction if options.streams else 0.0)
     monitored = plan.wearable | plan.scale | plan.cgm
     kind = np.where(
         cond.has["heart_failure"] & (plan.scale | plan.wearable),
@@ -175,12 +171,9 @@ def draw_population(options: SynthOptions) -> tuple[Population, RecordContext]:
     org_ids = uuids(rng, options.sites + 1)
     profiles = site_profiles(options.sites)
     site_orgs = [
-        fb.organization(str(org_ids[k]), p["name"], ORG_SYSTEM, f"site-{k + 1}")
-        for k, p in enumerate(profiles)
+        fb.organization(str(org_ids[k]), p["name"], ORG_SYSTEM, f"site-{k + 1}") for k, p in enumerate(profiles)
     ]
-    lab_org = fb.organization(
-        str(org_ids[-1]), "Northstar Outside Laboratory and Wearables", ORG_SYSTEM, "lab-1"
-    )
+    lab_org = fb.organization(str(org_ids[-1]), "Northstar Outside Laboratory and Wearables", ORG_SYSTEM, "lab-1")
 
     per_person: dict[int, list[tuple[dec.Decision, int]]] = {}
     for d in decisions:
@@ -258,9 +251,7 @@ def generate(options: SynthOptions, progress: Callable[[int], None] | None = Non
         else:
             # fork: workers inherit the population read-only; chunks come back in order (imap).
             with mp.get_context("fork").Pool(workers) as pool:
-                _consume(
-                    pool.imap(_build_chunk, range(n_chunks)), writer, readmissions, progression, progress
-                )
+                _consume(pool.imap(_build_chunk, range(n_chunks)), writer, readmissions, progression, progress)
     finally:
         _WORKER_STATE.clear()
     writer.close()
@@ -569,9 +560,7 @@ def decision_summary(d: dec.Decision) -> dict[str, Any]:
     naive = d.naive_difference(treated, control)
     out["naive_difference"] = round(naive, 4)
     out["naive_bias"] = round(naive - float(effects.mean()), 4)
-    out["expected_confounding_bias"] = round(
-        d.expected_naive_difference(treated, control) - float(effects.mean()), 4
-    )
+    out["expected_confounding_bias"] = round(d.expected_naive_difference(treated, control) - float(effects.mean()), 4)
     return out
 
 

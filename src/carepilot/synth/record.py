@@ -325,8 +325,7 @@ class PatientRecordBuilder:
         self.genomics()
         lab = self.lab_source() if self.i in ctx.lab_people else []
         progression = [
-            (self.pid, float(day), self.hba1c(day), self.egfr(day))
-            for day in np.arange(0.0, ctx.window_days, 182.625)
+            (self.pid, float(day), self.hba1c(day), self.egfr(day)) for day in np.arange(0.0, ctx.window_days, 182.625)
         ]
         return PatientOutput(ehr=self.out, lab=lab, readmissions=self.readmissions, progression=progression)
 
@@ -417,9 +416,7 @@ class PatientRecordBuilder:
         admissions: list[tuple[float, tuple[str, str], frozenset[str]]] = []
         rate = 0.02 + 0.04 * self.n_chronic + 0.15 * self.has["heart_failure"] + 0.08 * self.has["copd"]
         for _ in range(d.poisson(years * rate)):
-            admissions.append(
-                (d.u() * wd, REASON_HF if self.has["heart_failure"] else REASON_PNEUMONIA, frozenset())
-            )
+            admissions.append((d.u() * wd, REASON_HF if self.has["heart_failure"] else REASON_PNEUMONIA, frozenset()))
         for dec, row in ctx.decisions.get(self.i, []):
             if dec.name == "antiplatelet":
                 admissions.append((float(dec.day[row]), REASON_MI, frozenset({"acs"})))
@@ -602,9 +599,7 @@ class PatientRecordBuilder:
         self.obs(C_BMI, round(weight / self.height_m**2, 1), "kg/m2", day, "vital-signs", eid)
         if acute or d.u() < 0.3:
             copd = self.has["copd"]
-            rr = round(
-                16.0 + 2.0 * d.z() + (4.0 if acute else 0.0) + (3.0 if copd and deteriorating else 0.0)
-            )
+            rr = round(16.0 + 2.0 * d.z() + (4.0 if acute else 0.0) + (3.0 if copd and deteriorating else 0.0))
             spo2 = min(100.0, round(97.0 - 2.5 * copd - (3.0 if acute and copd else 0.0) + 1.0 * d.z()))
             temp = round(36.8 + 0.3 * d.z() + (0.8 * d.u() if acute else 0.0), 1)
             self.obs(C_RR, rr, "/min", day, "vital-signs", eid)
@@ -620,9 +615,7 @@ class PatientRecordBuilder:
             self._lab(C_CREAT_MOL, round(creat * 88.42), "umol/L", day, eid, performer)
         else:
             self._lab(C_CREAT, creat, "mg/dL", day, eid, performer)
-        self._lab(
-            C_EGFR, round(ckd_epi_2021_egfr(creat, age, self.female)), "mL/min/{1.73_m2}", day, eid, performer
-        )
+        self._lab(C_EGFR, round(ckd_epi_2021_egfr(creat, age, self.female)), "mL/min/{1.73_m2}", day, eid, performer)
         self._lab(C_K, round(self.v["k0"] + 0.25 * d.z(), 1), "mmol/L", day, eid, performer)
 
     def _lab(
@@ -648,9 +641,7 @@ class PatientRecordBuilder:
             )
         )
 
-    def glycaemia(
-        self, day: float, eid: str | None, exact: float | None = None, performer: str | None = None
-    ) -> None:
+    def glycaemia(self, day: float, eid: str | None, exact: float | None = None, performer: str | None = None) -> None:
         d = self.d
         a1c = exact if exact is not None else self.hba1c(day) + 0.15 * d.z()
         a1c = round(a1c, 1)
@@ -739,9 +730,7 @@ class PatientRecordBuilder:
             elif dec.name == "warfarin":
                 regimens.append(Regimen(key, rx, dose, 1, d0, d0 + 35.0, _dose_text(dose, 1), dec.name))
                 maint = max(round(float(dec.extra["true_weekly_dose_mg"][row]) / 7.0 * 2.0) / 2.0, 0.5)
-                regimens.append(
-                    Regimen(key, rx, maint, 1, d0 + 35.0, wd, _dose_text(maint, 1), "warfarin_maintenance")
-                )
+                regimens.append(Regimen(key, rx, maint, 1, d0 + 35.0, wd, _dose_text(maint, 1), "warfarin_maintenance"))
             else:
                 regimens.append(Regimen(key, rx, dose, per_day, d0, wd, _dose_text(dose, per_day), dec.name))
         adherence = self.adherence
@@ -867,9 +856,7 @@ class PatientRecordBuilder:
         race_code = races["codes"][p.race[i]]
         patient = fb.patient(
             lp.patient_id,
-            identifiers=[
-                fb.identifier(ctx.lab_identifier_system, lp.identifier, "PI", "Patient internal identifier")
-            ],
+            identifiers=[fb.identifier(ctx.lab_identifier_system, lp.identifier, "PI", "Patient internal identifier")],
             family=lp.family,
             given=[lp.given],
             gender="female" if self.female else "male",

@@ -132,9 +132,7 @@ def generate_streams(
         ramp_d = _ramp(td, drift_start[w], event[w])
         # Steps: median ~6,500/day at age 40, falling with age and each chronic condition (US adults average
         # ~5,000-6,500/day; Tudor-Locke et al., IJBNPA 2011).
-        base = np.exp(rng.normal(np.log(6500.0), 0.35, len(w))) * np.clip(
-            1.0 - 0.012 * (people.age[w] - 40), 0.35, 1.2
-        )
+        base = np.exp(rng.normal(np.log(6500.0), 0.35, len(w))) * np.clip(1.0 - 0.012 * (people.age[w] - 40), 0.35, 1.2)
         base = base * 0.88 ** comorb[w]
         steps = base[:, None] * np.exp(rng.normal(0, 0.3, (len(w), stream_days))) * (1.0 - 0.5 * ramp_d)
         parts.append(_columns(w, td, np.round(steps), "steps", start_s))
@@ -209,9 +207,7 @@ def generate_streams(
 
     return pa.table(
         {
-            "patient_id": pa.DictionaryArray.from_arrays(pa.array(pid.astype(np.int32)), ids).cast(
-                pa.string()
-            ),
+            "patient_id": pa.DictionaryArray.from_arrays(pa.array(pid.astype(np.int32)), ids).cast(pa.string()),
             "type": coded(list(TYPES)),
             "time": pa.array(times * 1_000_000, type=pa.timestamp("us", tz="UTC")),
             "value": pa.array(values, type=pa.float64()),

@@ -65,9 +65,7 @@ class FhirWriter:
             folder = self.root / source
             folder.mkdir(parents=True, exist_ok=True)
             bundle = transaction_bundle(patient_id, resources, self.timestamp)
-            (folder / f"{patient_id}.json").write_bytes(
-                orjson.dumps(bundle, option=orjson.OPT_SERIALIZE_NUMPY)
-            )
+            (folder / f"{patient_id}.json").write_bytes(orjson.dumps(bundle, option=orjson.OPT_SERIALIZE_NUMPY))
         else:
             body = [r for r in resources if r["resourceType"] != "Organization"]
             self._count(source, body)

@@ -56,8 +56,7 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> 
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise CsvColumnError(
-            f"{where}: missing column(s) {', '.join(missing)}; "
-            f"the file has {', '.join(map(str, frame.columns))}"
+            f"{where}: missing column(s) {', '.join(missing)}; the file has {', '.join(map(str, frame.columns))}"
         )
 
 
@@ -84,9 +83,7 @@ def make_encoder(frame: pd.DataFrame, covariates: Sequence[str]) -> ColumnTransf
     return ColumnTransformer(transformers, verbose_feature_names_out=False)
 
 
-def load_effect_table(
-    path: Path, treatment: str, outcome: str, covariates: Sequence[str] | None = None
-) -> EffectTable:
+def load_effect_table(path: Path, treatment: str, outcome: str, covariates: Sequence[str] | None = None) -> EffectTable:
     """Read a CSV for fitting: check columns, types and arms; encode covariates."""
     frame = read_csv(path)
     require_columns(frame, [treatment, outcome], str(path))
@@ -100,8 +97,7 @@ def load_effect_table(
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise CsvColumnError(
-            f"{path}: outcome column {outcome!r} must be numeric; "
-            f"row {row + 2} holds {str(y_raw.iloc[row])[:30]!r}"
+            f"{path}: outcome column {outcome!r} must be numeric; row {row + 2} holds {str(y_raw.iloc[row])[:30]!r}"
         )
     keep = y_num.notna() & frame[treatment].notna()
     dropped = int((~keep).sum())
@@ -121,9 +117,7 @@ def load_effect_table(
 def encode(encoder: ColumnTransformer, frame: pd.DataFrame, fit: bool = False) -> pd.DataFrame:
     """Apply (or fit and apply) the covariate encoder; returns a float DataFrame with named columns."""
     values = encoder.fit_transform(frame) if fit else encoder.transform(frame)
-    return pd.DataFrame(
-        np.asarray(values, dtype=float), columns=[str(c) for c in encoder.get_feature_names_out()]
-    )
+    return pd.DataFrame(np.asarray(values, dtype=float), columns=[str(c) for c in encoder.get_feature_names_out()])
 
 
 def load_covariates(path: Path, covariates: Sequence[str], encoder: ColumnTransformer) -> pd.DataFrame:

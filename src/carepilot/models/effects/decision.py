@@ -160,14 +160,10 @@ def decision_arrays(
         raise InputError(f"decision {spec.name!r}: the data lacks column(s) {', '.join(missing)}")
     unknown = sorted(set(frame[treatment].astype(str)) - set(spec.option_keys))
     if unknown:
-        raise InputError(
-            f"decision {spec.name!r}: unknown option(s) {unknown}; options are {spec.option_keys}"
-        )
+        raise InputError(f"decision {spec.name!r}: unknown option(s) {unknown}; options are {spec.option_keys}")
     y = pd.to_numeric(frame[spec.outcome.key], errors="coerce")
     if y.isna().any():
-        raise InputError(
-            f"decision {spec.name!r}: outcome {spec.outcome.key!r} has missing or non-numeric values"
-        )
+        raise InputError(f"decision {spec.name!r}: outcome {spec.outcome.key!r} has missing or non-numeric values")
     X = frame[list(spec.covariates)].astype(float)
     if X.isna().any().any():
         raise InputError(f"decision {spec.name!r}: covariates have missing values; impute them first")

@@ -131,9 +131,7 @@ class EffectEngine:
         elif name not in LEARNER_NAMES:
             raise ModelError(f"unknown learner {name!r}; choose auto or one of {', '.join(LEARNER_NAMES)}")
         self.learner_ = name
-        self.estimator_, self.learner_notes_ = fit_learner(
-            name, Xa, tc, ya, config, with_inference=self.intervals
-        )
+        self.estimator_, self.learner_notes_ = fit_learner(name, Xa, tc, ya, config, with_inference=self.intervals)
 
         ref_mask = tc == 0
         family, _ = choose_arm_model(Xa[ref_mask], ya[ref_mask], config)
@@ -149,9 +147,7 @@ class EffectEngine:
         self.surrogates_ = []
         r2 = []
         for j in range(tau.shape[1]):
-            surrogate = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(
-                Xa, tau[:, j]
-            )
+            surrogate = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))).fit(Xa, tau[:, j])
             self.surrogates_.append(surrogate)
             r2.append(float(surrogate.score(Xa, tau[:, j])) if np.var(tau[:, j]) > 0 else 1.0)
         self.surrogate_r2_ = r2
@@ -165,9 +161,7 @@ class EffectEngine:
         Xa = self._check(X)
         return np.asarray(self.estimator_.const_marginal_effect(Xa), dtype=float).reshape(len(Xa), -1)
 
-    def effect_interval(
-        self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def effect_interval(self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) bounds of the (1 - alpha) interval of each effect, each shape (n, k-1)."""
         Xa = self._check(X)
         low, high = self.estimator_.const_marginal_effect_interval(Xa, alpha=alpha)
@@ -191,9 +185,7 @@ class EffectEngine:
         """Common-support flags for each patient."""
         return self.overlap_.check(self._check(X), list(self.options_), self.feature_names_)
 
-    def expected_outcomes(
-        self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05
-    ) -> list[list[OptionOutcome]]:
+    def expected_outcomes(self, X: np.ndarray | pd.DataFrame, alpha: float = 0.05) -> list[list[OptionOutcome]]:
         """Per patient, the expected outcome under every option (reference first) with intervals.
 
         The expected outcome under option j is the reference-arm prediction plus the effect of j; its interval
@@ -207,11 +199,7 @@ class EffectEngine:
         base_half = z * self.baseline_se_
         rows = []
         for i in range(len(Xa)):
-            row = [
-                OptionOutcome(
-                    self.reference_, base[i], base[i] - base_half, base[i] + base_half, 0.0, 0.0, 0.0
-                )
-            ]
+            row = [OptionOutcome(self.reference_, base[i], base[i] - base_half, base[i] + base_half, 0.0, 0.0, 0.0)]
             for j, option in enumerate(self.contrasts_):
                 expected = base[i] + tau[i, j]
                 half_low = np.hypot(tau[i, j] - low[i, j], base_half)

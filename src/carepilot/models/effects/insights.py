@@ -113,8 +113,7 @@ def rank_options(
                 f"Expected {outcome.label} on {opt.label}: {exp.expected:+.2f} {outcome.unit} "
                 f"({level:.0%} interval {exp.low:+.2f} to {exp.high:+.2f}).",
                 diff_text,
-                f"Estimated by {engine.learner_} from {engine.n_train_} patients; "
-                "decision support, not an order.",
+                f"Estimated by {engine.learner_} from {engine.n_train_} patients; decision support, not an order.",
             ]
         )
         insights.append(
@@ -126,8 +125,7 @@ def rank_options(
                 detail=detail,
                 confidence=Confidence(
                     level="moderate" if word in (BETTER, WORSE) else "low",
-                    statement=f"{word} vs {spec.option(comparator).label}; "
-                    f"interval width {width:.2f} {outcome.unit}",
+                    statement=f"{word} vs {spec.option(comparator).label}; interval width {width:.2f} {outcome.unit}",
                     value=width,
                 ),
                 source=source,

@@ -151,9 +151,7 @@ def _score_family(
             scores[name] = float(np.mean((fitted.predict(X_valid) - y_valid) ** 2))
         else:
             folds = KFold(min(config.cv, max(2, len(y) // 5)), shuffle=True, random_state=config.random_state)
-            mse = -cross_val_score(
-                clone(model), X, y, cv=folds, scoring="neg_mean_squared_error", error_score=np.nan
-            )
+            mse = -cross_val_score(clone(model), X, y, cv=folds, scoring="neg_mean_squared_error", error_score=np.nan)
             scores[name] = float(np.mean(mse))
     except (ValueError, np.linalg.LinAlgError, FloatingPointError):
         return  # a family that cannot fit this arm is simply not a candidate

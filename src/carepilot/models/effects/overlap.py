@@ -49,9 +49,7 @@ class OverlapModel:
             return np.tile(self.known_, (len(X), 1))
         return np.asarray(self.model_.predict_proba(X))
 
-    def cross_fitted_propensity(
-        self, X: np.ndarray, t: np.ndarray, folds: int = 5, seed: int = 0
-    ) -> np.ndarray:
+    def cross_fitted_propensity(self, X: np.ndarray, t: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
         """Out-of-fold propensities for the training rows, as AIPW needs (no own-row leakage)."""
         if self.known_ is not None:
             return np.tile(self.known_, (len(X), 1))
@@ -75,9 +73,7 @@ class OverlapModel:
                 why.append(f"propensity below {self.min_propensity} for {names}")
             outside = np.flatnonzero((X[i] < self.low_) | (X[i] > self.high_))
             if outside.size:
-                names = (
-                    ", ".join(feature_names[j] for j in outside[:5]) if feature_names else f"{outside.size}"
-                )
+                names = ", ".join(feature_names[j] for j in outside[:5]) if feature_names else f"{outside.size}"
                 why.append(f"covariate(s) outside the training range: {names}")
             ok[i] = not why
             reasons.append("; ".join(why))

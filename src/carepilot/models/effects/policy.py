@@ -86,9 +86,7 @@ def value_of(scores: np.ndarray, assignment: np.ndarray, name: str, alpha: float
     return PolicyValue(name, mean, mean - z * se, mean + z * se, se)
 
 
-def compare(
-    scores: np.ndarray, a: np.ndarray, b: np.ndarray, name: str, alpha: float = 0.05
-) -> PolicyComparison:
+def compare(scores: np.ndarray, a: np.ndarray, b: np.ndarray, name: str, alpha: float = 0.05) -> PolicyComparison:
     """Value of rule ``a`` minus rule ``b`` with a paired interval."""
     idx = np.arange(len(scores))
     diff = scores[idx, a] - scores[idx, b]
@@ -175,9 +173,7 @@ def _evaluate_rules(
     k = len(options)
     counts = np.bincount(t, minlength=k)
     if k < 2 or counts.min() < n_folds:
-        raise InputError(
-            f"each option needs at least {n_folds} patients to evaluate rules; counts {counts.tolist()}"
-        )
+        raise InputError(f"each option needs at least {n_folds} patients to evaluate rules; counts {counts.tolist()}")
     # Work in 'higher is better' orientation; flip signs back for reporting.
     sign = -1.0 if lower_is_better else 1.0
     ys = sign * y
@@ -194,10 +190,7 @@ def _evaluate_rules(
             return v
         return PolicyValue(v.name, -v.value, -v.high, -v.low, v.se)
 
-    single = {
-        opt: value_of(scores, np.full(len(y), a), f"everyone on {opt}", alpha)
-        for a, opt in enumerate(options)
-    }
+    single = {opt: value_of(scores, np.full(len(y), a), f"everyone on {opt}", alpha) for a, opt in enumerate(options)}
     best_code = max(range(k), key=lambda a: single[options[a]].value)
     best = options[best_code]
     learned_value = value_of(scores, learned, "learned rule", alpha)
@@ -214,19 +207,12 @@ def _evaluate_rules(
     )
     beats = diff.low > 0
     if beats:
-        rec = (
-            f"the learned rule is better than everyone on {best} (the interval of the difference excludes 0)"
-        )
+        rec = f"the learned rule is better than everyone on {best} (the interval of the difference excludes 0)"
     elif diff.high < 0:
         rec = f"the learned rule is worse than everyone on {best}: recommend {best} for everyone"
     else:
-        rec = (
-            f"no clear difference between the learned rule and everyone on {best}: "
-            f"recommend the single option {best}"
-        )
-    reported_diff = (
-        diff if sign > 0 else PolicyComparison(diff.name, -diff.difference, -diff.high, -diff.low, diff.se)
-    )
+        rec = f"no clear difference between the learned rule and everyone on {best}: recommend the single option {best}"
+    reported_diff = diff if sign > 0 else PolicyComparison(diff.name, -diff.difference, -diff.high, -diff.low, diff.se)
     return PolicyEvaluation(
         options=options,
         lower_is_better=lower_is_better,
@@ -257,16 +243,12 @@ def engine_rule_learner(
     """
     from carepilot.models.effects.engine import EffectEngine
 
-    def learn(
-        X_train: np.ndarray, t_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray
-    ) -> np.ndarray:
+    def learn(X_train: np.ndarray, t_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> np.ndarray:
         k = int(t_train.max()) + 1
         known = None
         if known_propensity is not None:
             known = {str(a): float(known_propensity[a]) for a in range(k)}
-        engine = EffectEngine(
-            learner=learner, reference="0", config=config, min_propensity=0.0, intervals=cautious
-        )
+        engine = EffectEngine(learner=learner, reference="0", config=config, min_propensity=0.0, intervals=cautious)
         engine.fit(X_train, t_train, y_train, known_propensity=known)
         code = {o: int(o) for o in engine.options_}
         tau_train = np.column_stack([np.zeros(len(X_train)), engine.effect(X_train)])
