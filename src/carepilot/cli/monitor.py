@@ -1,4 +1,4 @@
-"""``carepilot monitor cgm-metrics|news2|replay``: CGM metrics, NEWS2 and stream replay (docs/monitoring.md)."""
+"""``carepilot monitor cgm-metrics|news2|replay``: CGM metrics, NEWS2, stream replay (docs/monitoring.md)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def cgm_metrics_command(
     if not is_cgm.any():
         reasons = validated.reasons()
         raise InputError(
-            f"{readings} holds no valid cgm_glucose readings ({len(rows)} rows; rejected: {reasons or 'none'})"
+            f"{readings} holds no valid cgm_glucose readings "
+            f"({len(rows)} rows; rejected: {reasons or 'none'})"
         )
     if period_days <= 0:
         raise InputError("--period-days must be positive")

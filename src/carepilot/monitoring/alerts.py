@@ -5,8 +5,9 @@ later candidates while it is open are de-duplicated (same or lower severity) or 
 several distinct signals, or a condition still firing unacknowledged after a tier-dependent time). An
 acknowledged episode stays quiet for a suppression window. Thresholds and policy times depend on the patient's
 risk tier and live in ``data/rules.toml`` with their evidence. Each alert is an ``Insight`` of kind
-MONITORING_ALERT carrying explanation factors, confidence, evidence and the source rule id + version. Alert burden
-(alerts per patient-week) is counted as alerts are raised. Pure: no I/O beyond reading the packaged rule table.
+MONITORING_ALERT carrying explanation factors, confidence, evidence and the source rule id + version. Alert
+burden (alerts per patient-week) is counted as alerts are raised. Pure: no I/O beyond reading the packaged
+rule table.
 """
 
 from __future__ import annotations
@@ -294,7 +295,8 @@ class AlertPolicy:
             raise NotFoundError(f"no monitoring alert {alert_id}")
         return hit[1].acknowledged_at is not None
 
-    def _count(self, outcome: Outcome) -> None:
+    def _count(self, outcome: Outcome) -> Alert | None:
+        """Record why a candidate raised nothing; returns None for ``decide`` to pass on."""
         self.outcomes[outcome.value] += 1
         return None
 

@@ -2,15 +2,15 @@
 
 - Robust z-score against a personal baseline: median and MAD (scaled by 1.4826 to estimate the SD under
   normality), as recommended over mean +- SD by Leys C, et al. J Exp Soc Psychol 2013;49:764-766 and the
-  modified z-score of Iglewicz B, Hoaglin DC. How to Detect and Handle Outliers. ASQC 1993. A mean/SD z-score is
-  offered for comparison.
+  modified z-score of Iglewicz B, Hoaglin DC. How to Detect and Handle Outliers. ASQC 1993. A mean/SD z-score
+  is offered for comparison.
 - Resting heart rate and step count against a 28-day personal baseline, as in smartwatch studies of early
   illness detection: Mishra T, et al. Nat Biomed Eng 2020;4:1208-1220; Quer G, et al. Nat Med 2021;27:73-77.
 - Weight gain of 2 kg or more over 3 days in heart failure: McDonagh TA, et al. 2021 ESC Guidelines for heart
   failure. Eur Heart J 2021;42:3599-3726 (self-care: report a weight gain of >2 kg in 3 days).
 - Glucose variability: pooled coefficient of variation; CV > 36% marks unstable glucose (Battelino 2019).
-- Trend detection: one-sided tabular CUSUM (Page ES. Continuous inspection schemes. Biometrika 1954;41:100-115),
-  run on standardised daily values; Mishra 2020 used the same scheme for resting heart rate.
+- Trend detection: one-sided tabular CUSUM (Page ES. Continuous inspection schemes. Biometrika
+  1954;41:100-115), run on standardised daily values; Mishra 2020 used the same scheme for resting heart rate.
 
 Written by hand: each is a few lines of arithmetic on running state; the change-point libraries (ruptures,
 river) work offline on whole series or add a dependency for one recurrence. Pure: no I/O.
@@ -48,7 +48,7 @@ class BaselineComparison:
 
 @dataclass(frozen=True)
 class Baseline:
-    """A personal baseline fitted on daily values: centre, spread (SD estimate) and how many days it rests on."""
+    """A personal baseline of daily values: centre, spread (SD estimate) and how many days it rests on."""
 
     center: float
     scale: float
@@ -102,7 +102,7 @@ def compare_to_baseline(
 
 
 def quantile(values: np.ndarray, q: float) -> float:
-    """The q-quantile (0-1) with linear interpolation, as ``numpy.percentile``'s default, via one partition."""
+    """The q-quantile (0-1), interpolated linearly as ``numpy.percentile`` does, via one partition."""
     n = len(values)
     if n == 0:
         return float("nan")
@@ -150,10 +150,10 @@ def pooled_cv(n: Sequence[float], total: Sequence[float], total_sq: Sequence[flo
 class Cusum:
     """One-sided tabular CUSUM on standardised values (Page 1954): S = max(0, S + z - k); alarm when S > h.
 
-    ``direction`` +1 watches for a rise, -1 for a fall. With k = 0.5 and h = 5 the in-control average run length
-    is about 465 observations (Montgomery, Introduction to Statistical Quality Control, 7th ed., Table 9.3), i.e.
-    one false trend alarm in roughly 15 months of daily values. ``alarm_run`` is how many consecutive values fed
-    the statistic that crossed ``h``.
+    ``direction`` +1 watches for a rise, -1 for a fall. With k = 0.5 and h = 5 the in-control average run
+    length is about 465 observations (Montgomery, Introduction to Statistical Quality Control, 7th ed., Table
+    9.3), i.e. one false trend alarm in roughly 15 months of daily values. ``alarm_run`` is how many
+    consecutive values fed the statistic that crossed ``h``.
     """
 
     __slots__ = ("alarm_run", "direction", "h", "k", "run", "s")

@@ -3,11 +3,11 @@
 Definitions follow the international consensus on time in range: Battelino T, et al. "Clinical Targets for
 Continuous Glucose Monitoring Data Interpretation: Recommendations From the International Consensus on Time in
 Range." Diabetes Care 2019;42(8):1593-1603. GMI follows Bergenstal RM, et al. Diabetes Care 2018;41:2275-2280
-(GMI % = 3.31 + 0.02392 x mean glucose in mg/dL). The consensus asks for 14 days of data with at least 70% of the
-expected readings; ``data_sufficiency`` is that share of expected 5-minute readings.
+(GMI % = 3.31 + 0.02392 x mean glucose in mg/dL). The consensus asks for 14 days of data with at least 70% of
+the expected readings; ``data_sufficiency`` is that share of expected 5-minute readings.
 
-Written by hand: the metrics are a handful of numpy expressions, and the Python CGM packages (cgmquantify, iglu's
-ports) are unmaintained or pull in heavy dependencies for the same arithmetic. Pure: no I/O.
+Written by hand: the metrics are a handful of numpy expressions, and the Python CGM packages (cgmquantify,
+iglu's ports) are unmaintained or pull in heavy dependencies for the same arithmetic. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def glucose_management_indicator(mean_mg_dl: float) -> float:
 def range_fractions(values: np.ndarray) -> tuple[float, float, float, float, float]:
     """Fractions of readings <54, 54-69, 70-180, 181-250 and >250 mg/dL (Battelino 2019 ranges).
 
-    Readings between the printed integer bands go to the band whose bound they do not pass (180.5 is above range).
+    Readings between the printed integer bands go to the band whose bound they do not pass (180.5 is above
+    range).
     """
     v = np.asarray(values, dtype=np.float64)
     n = len(v)
@@ -86,7 +87,7 @@ def data_sufficiency(
     """
     t = np.asarray(times, dtype=np.float64)
     step = interval_minutes * 60.0
-    expected = int(round(period_days * SECONDS_PER_DAY / step))
+    expected = round(period_days * SECONDS_PER_DAY / step)
     inside = t[(t >= start) & (t <= end)]
     slots = np.unique(np.floor((inside - start) / step).astype(np.int64))
     return float(min(1.0, len(slots) / expected)) if expected else 0.0
@@ -162,7 +163,8 @@ def ambulatory_glucose_profile(
 ) -> AgpProfile:
     """5/25/50/75/95th percentiles of glucose per time-of-day bin, all days overlaid (AGP, Battelino 2019).
 
-    ``utc_offset_minutes`` shifts to the patient's local clock; bins with fewer than ``min_per_bin`` readings are NaN.
+    ``utc_offset_minutes`` shifts to the patient's local clock; bins with fewer than ``min_per_bin`` readings
+    are NaN.
     """
     if bin_minutes <= 0 or 1440 % bin_minutes:
         raise InputError(f"bin_minutes must divide a day into whole bins, got {bin_minutes}")

@@ -1,12 +1,12 @@
 """National Early Warning Score 2 (NEWS2).
 
-Royal College of Physicians. National Early Warning Score (NEWS) 2: Standardising the assessment of acute-illness
-severity in the NHS. Updated report of a working party. London: RCP, 2017. Chart 1 (scoring), Chart 2 (thresholds
-and triggers). Scale 2 for SpO2 is for patients with hypercapnic respiratory failure and a prescribed target of
-88-92%, as decided by a clinician.
+Royal College of Physicians. National Early Warning Score (NEWS) 2: Standardising the assessment of
+acute-illness severity in the NHS. Updated report of a working party. London: RCP, 2017. Chart 1 (scoring),
+Chart 2 (thresholds and triggers). Scale 2 for SpO2 is for patients with hypercapnic respiratory failure and a
+prescribed target of 88-92%, as decided by a clinician.
 
-The chart prints integer bands (RR 9-11, pulse 41-50 ...). Measured values between two printed bands (a pulse of
-50.5) take the band whose upper bound they do not exceed, i.e. each band is read as "value <= upper bound".
+The chart prints integer bands (RR 9-11, pulse 41-50 ...). Measured values between two printed bands (a pulse
+of 50.5) take the band whose upper bound they do not exceed, i.e. each band is read as "value <= upper bound".
 Written by hand: the chart is a small fixed table; no maintained Python package implements it. Pure: no I/O.
 """
 
@@ -17,7 +17,9 @@ from enum import StrEnum
 
 from carepilot.errors import InputError
 
-EVIDENCE_NEWS2 = "Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, 2017 (Chart 1 and Chart 2)."
+EVIDENCE_NEWS2 = (
+    "Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, 2017 (Charts 1 and 2)."
+)
 EVIDENCE_URL = "https://www.rcp.ac.uk/improving-care/resources/national-early-warning-score-news-2/"
 
 
@@ -39,10 +41,10 @@ class RiskBand(StrEnum):
 
 
 RESPONSE = {
-    RiskBand.LOW: "Ward-based response: continue routine monitoring (score 0: minimum 12-hourly; 1-4: 4-6-hourly).",
-    RiskBand.LOW_MEDIUM: "Urgent ward-based response: a single parameter scores 3; minimum 1-hourly observations.",
-    RiskBand.MEDIUM: "Key threshold for urgent response: urgent clinical review, minimum 1-hourly observations.",
-    RiskBand.HIGH: "Urgent or emergency response: emergency assessment by a critical-care team, continuous monitoring.",
+    RiskBand.LOW: "Ward-based response: routine monitoring (score 0: minimum 12-hourly; 1-4: 4-6-hourly).",
+    RiskBand.LOW_MEDIUM: "Urgent ward-based response: a single parameter scores 3; observe at least hourly.",
+    RiskBand.MEDIUM: "Key threshold for urgent response: urgent clinical review, observe at least hourly.",
+    RiskBand.HIGH: "Emergency response: assessment by a critical-care team, continuous monitoring.",
 }
 
 # Plausible input limits: outside these a value is a typing or device error, not a physiological state.

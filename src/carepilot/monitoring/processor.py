@@ -1,17 +1,18 @@
 """Incremental stream processor: readings in, alerts out, one small state per patient.
 
-Each reading costs O(1) amortised: it is appended to a per-(patient, type) rolling window and a per-day bucket.
-Work that needs a whole window (percentiles, baseline comparison) runs at most once per patient, type and hour of
-data time, or when a day closes, on numpy arrays of at most a day or a month of values. Batches are validated and
-sorted with numpy, then walked patient by patient.
+Each reading costs O(1) amortised: it is appended to a per-(patient, type) rolling window and a per-day
+bucket. Work that needs a whole window (percentiles, baseline comparison) runs at most once per patient, type
+and hour of data time, or when a day closes, on numpy arrays of at most a day or a month of values. Batches
+are validated and sorted with numpy, then walked patient by patient.
 
-Ordering: readings are processed in time order per patient and type. A reading up to ``max_lateness`` behind the
-newest one of its type is still placed in order (and a day's summary waits ``max_lateness`` past midnight before
-closing); an older one is rejected as ``too_late``. A second reading with the same patient, type and timestamp is
-rejected as ``duplicate`` (the first one wins). Day boundaries are UTC days.
+Ordering: readings are processed in time order per patient and type. A reading up to ``max_lateness`` behind
+the newest one of its type is still placed in order (and a day's summary waits ``max_lateness`` past midnight
+before closing); an older one is rejected as ``too_late``. A second reading with the same patient, type and
+timestamp is rejected as ``duplicate`` (the first one wins). Day boundaries are UTC days.
 
-Rules are defined in ``data/rules.toml`` (thresholds by risk tier, evidence) and evaluated here; the alert policy
-(``alerts.py``) decides which candidates are raised. Pure engine: no I/O, no clock; data time comes from readings.
+Rules are defined in ``data/rules.toml`` (thresholds by risk tier, evidence) and evaluated here; the alert
+policy (``alerts.py``) decides which candidates are raised. Pure engine: no I/O, no clock; data time comes
+from readings.
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ from carepilot.monitoring.baselines import (
     weight_gain,
 )
 from carepilot.monitoring.readings import (
+    SPEC_BY_KIND,
     Kind,
     Reading,
     ReadingBatch,
     Reason,
     Rejection,
-    SPEC_BY_KIND,
     Validated,
     validate_records,
 )
@@ -257,7 +258,7 @@ class PatientMonitor:
         rows: list[int],
         out: Ingested,
     ) -> None:
-        """Feed the readings at positions ``ix`` (in time order) of the column lists; results go to ``out``."""
+        """Feed the readings at positions ``ix`` (time order) of the column lists; results go to ``out``."""
         # The hot path: plain ints for kinds, locals for attributes, the in-order window append inlined.
         series = self.series
         lateness = self.lateness
@@ -340,7 +341,8 @@ class PatientMonitor:
         rule, th = self.table.rules["resting_hr"], self._th["resting_hr"]
         if not self._current_ok(s, t):
             return
-        # Resting heart rate estimated as the lower quartile of the day's readings, so exercise does not count.
+        # Resting heart rate estimated as the lower quartile of the day's readings, so exercise does not
+        # count.
         current = quantile(s.window.values(), 0.25)
         base = s.fitted("resting_hr", int((t - DAY) // DAY), th, _p25)
         if base is None:
@@ -490,8 +492,9 @@ class PatientMonitor:
                 th,
                 t,
                 title=f"Weight gain {gain:.1f} kg in {hours / 24:.1f} days",
-                detail=f"{phrase}.\n\nHeart failure guidance asks patients to report a gain of more than 2 kg in "
-                "3 days: consider fluid retention, review diuretic dose and symptoms of congestion.",
+                detail=f"{phrase}.\n\nHeart failure guidance asks patients to report a gain of more "
+                "than 2 kg in 3 days: consider fluid retention, review diuretic dose and symptoms of "
+                "congestion.",
                 factors=(Factor("body weight", round(gain, 2), phrase),),
                 confidence=Confidence(
                     "moderate", "Guideline threshold on home-scale weights; not a calibrated probability."
@@ -524,8 +527,8 @@ class PatientMonitor:
                 th,
                 t,
                 title=f"Level 2 hypoglycaemia: glucose {v:.0f} mg/dL for 15 minutes",
-                detail=f"{phrase}.\n\nLevel 2 hypoglycaemia (<54 mg/dL) needs immediate action; review insulin "
-                "and sulfonylurea doses.",
+                detail=f"{phrase}.\n\nLevel 2 hypoglycaemia (<54 mg/dL) needs immediate action; "
+                "review insulin and sulfonylurea doses.",
                 factors=(Factor("CGM glucose", -(th["below"] - v), phrase),),
                 confidence=Confidence(
                     "high",
@@ -611,7 +614,10 @@ class PatientMonitor:
         n = cusum.alarm_run
         if cusum.direction > 0:
             what, unit = "Resting heart rate", "bpm"
-            phrase = f"resting HR trending up over {n} days (today {cmp.current:.0f} vs baseline {cmp.center:.0f} {unit})"
+            phrase = (
+                f"resting HR trending up over {n} days "
+                f"(today {cmp.current:.0f} vs baseline {cmp.center:.0f} {unit})"
+            )
         else:
             what, unit = "Activity", "steps"
             phrase = (
@@ -775,7 +781,7 @@ class StreamProcessor:
         return len(self._patients)
 
     def process(self, patient_id: str, readings: Iterable[Reading | Mapping[str, object]]) -> list[Alert]:
-        """Validate and process one patient's readings; the alerts raised (bad rows are counted, not raised)."""
+        """Validate and process one patient's readings; the alerts raised (bad rows are counted)."""
         return self.ingest(patient_id, readings).alerts
 
     def ingest(self, patient_id: str, readings: Iterable[Reading | Mapping[str, object]]) -> Ingested:
@@ -835,7 +841,7 @@ SMALL_BATCH = 512  # below this, grouping in Python beats numpy's fixed per-call
 
 
 def _by_patient(b: ReadingBatch, times: list[float]) -> Iterable[tuple[str, list[int]]]:
-    """Positions of each patient's rows in time order (stable: of equal timestamps the first received wins)."""
+    """Positions of each patient's rows in time order (stable: of equal timestamps the first wins)."""
     n = len(b)
     if n <= SMALL_BATCH:
         groups: dict[str, list[int]] = {}

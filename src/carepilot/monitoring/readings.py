@@ -1,10 +1,10 @@
 """Wearable and CGM readings: the value object, the columnar batch and validation with reasons.
 
-Validation never raises for a bad row: each rejected row gets a ``Rejection`` (index, reason code, message) and
-every other row is kept. Units are converted to each type's canonical UCUM unit with ``carepilot.domain.units``
-(lb -> kg, mmol/L -> mg/dL, SpO2 fraction -> %). Plausible ranges are physiological limits plus device limits
-(CGM sensors report 40-400 mg/dL; we accept 20-600 so that out-of-range codes sent as numbers are still caught).
-Pure: no I/O.
+Validation never raises for a bad row: each rejected row gets a ``Rejection`` (index, reason code, message)
+and every other row is kept. Units are converted to each type's canonical UCUM unit with
+``carepilot.domain.units`` (lb -> kg, mmol/L -> mg/dL, SpO2 fraction -> %). Plausible ranges are physiological
+limits plus device limits (CGM sensors report 40-400 mg/dL; we accept 20-600 so that out-of-range codes sent
+as numbers are still caught). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True)
 class TypeSpec:
-    """Canonical unit, the concept name ``domain.units`` converts under, plausible range and extra unit spellings."""
+    """Canonical unit, the concept ``domain.units`` converts under, plausible range, extra unit spellings."""
 
     type: ReadingType
     kind: Kind
@@ -127,7 +127,7 @@ class ReadingBatch:
     def __len__(self) -> int:
         return len(self.kind)
 
-    def take(self, rows: np.ndarray) -> ReadingBatch:
+    def take(self, rows: np.ndarray | slice) -> ReadingBatch:
         """The rows selected by an index or boolean array."""
         return ReadingBatch(
             self.patient_id[rows], self.kind[rows], self.time[rows], self.value[rows], self.index[rows]
@@ -324,7 +324,7 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def _epoch_or_nan(value: Any) -> float:
-    """Fast path of ``parse_time`` for well-formed ISO strings; NaN sends the row to the slow path for a reason."""
+    """Fast path of ``parse_time`` for ISO strings; NaN sends the row to the slow path for its reason."""
     if type(value) is not str:
         return math.nan
     try:
@@ -370,6 +370,7 @@ def validate_records(
     else:
         pids, types, raw_times, values, units = [], [], [], [], []
         for i, rec in enumerate(rows):
+            fields: tuple[Any, ...]
             if isinstance(rec, Reading):
                 fields = (rec.patient_id, rec.type, rec.time, rec.value, rec.unit)
             elif isinstance(rec, Mapping):

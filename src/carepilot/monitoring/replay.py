@@ -1,8 +1,8 @@
 """Replay of a recorded stream through the processor, and scoring of its alerts against known deterioration.
 
-Scoring: an event (patient, drift_start, event_time) counts as detected when the patient has an alert triggered
-between ``drift_start - tolerance`` and ``event_time``; lead time is from the first such alert to the event.
-Alerts outside every event window of their patient are false alerts. Pure: tables in, numbers out.
+Scoring: an event (patient, drift_start, event_time) counts as detected when the patient has an alert
+triggered between ``drift_start - tolerance`` and ``event_time``; lead time is from the first such alert to
+the event. Alerts outside every event window of their patient are false alerts. Pure: tables in, numbers out.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def replay(
 ) -> ReplayRun:
     """Feed readings to ``processor`` in time order, in chunks of ``chunk_seconds`` of data time.
 
-    Each chunk is one processor call, as a live feed would deliver it; the wall time of a call that raises alerts
-    is the latency from its readings entering the processor to the alerts being emitted.
+    Each chunk is one processor call, as a live feed would deliver it; the wall time of a call that raises
+    alerts is the latency from its readings entering the processor to the alerts being emitted.
     """
     run = ReplayRun()
     b = validated.batch
@@ -92,7 +92,9 @@ def truth_events(frame: pd.DataFrame) -> list[TruthEvent]:
             drift = event
         drift = drift.tz_localize("UTC") if drift.tzinfo is None else drift
         event = event.tz_localize("UTC") if event.tzinfo is None else event
-        out.append(TruthEvent(str(row.patient_id), drift.to_pydatetime(), event.to_pydatetime()))
+        out.append(
+            TruthEvent(str(row.patient_id), drift.to_pydatetime(warn=False), event.to_pydatetime(warn=False))
+        )
     return out
 
 
