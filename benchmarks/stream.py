@@ -26,6 +26,8 @@ duplicates, pound weights, mmol/L glucose, unknown types and implausible values 
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -219,12 +221,17 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         )
 
     # Throughput, end to end from JSON bytes, against a bare parse of the same bytes.
+    # The parse is timed best of three (the harshest baseline for the ratio); wall and CPU clocks both kept
+    # because this machine is shared and wall time includes waiting for a core.
     payload = _json_records(frame)
     n_json = min(len(frame), JSON_SAMPLE)
-    started = time.perf_counter()
-    orjson.loads(payload)
-    parse_s = time.perf_counter() - started
-    started = time.perf_counter()
+    parse_s, parse_cpu = math.inf, math.inf
+    for _ in range(3):
+        wall, cpu = time.perf_counter(), time.process_time()
+        orjson.loads(payload)
+        parse_s = min(parse_s, time.perf_counter() - wall)
+        parse_cpu = min(parse_cpu, time.process_time() - cpu)
+    wall, cpu = time.perf_counter(), time.process_time()
     records = orjson.loads(payload)
     validated_json = validate_records(records)
     del records
@@ -232,7 +239,8 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     for pid, ctx in contexts.items():
         processor.set_context(pid, ctx)
     replay(validated_json, processor)
-    end_to_end_s = time.perf_counter() - started
+    end_to_end_s = time.perf_counter() - wall
+    end_to_end_cpu = time.process_time() - cpu
     del payload, validated_json
 
     # Detection and latency over the whole stream, from validated columns.
@@ -246,7 +254,9 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     latency = np.asarray(run_.alert_latency_s) * 1000.0
     metrics: dict[str, Any] = {
         "readings_per_s": round(n_json / end_to_end_s, 1),
-        "ratio_vs_parse": round((n_json / end_to_end_s) / (n_json / parse_s), 4),
+        "ratio_vs_parse": round(parse_s / end_to_end_s, 4),
+        "readings_per_cpu_s": round(n_json / end_to_end_cpu, 1),
+        "ratio_vs_parse_cpu": round(parse_cpu / end_to_end_cpu, 4),
         "parse_readings_per_s": round(n_json / parse_s, 1),
         "processor_readings_per_s": round(len(validated.batch) / run_.process_seconds, 1),
         "validate_readings_per_s": round(len(frame) / validate_s, 1),
@@ -258,6 +268,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         "patients": processor.patients,
         "policy_outcomes": dict(sorted(processor.policy.outcomes.items())),
         "peak_rss_mb": peak_rss_mb(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
     if truth is not None:
         score = score_alerts(run_.alerts, truth_events(truth), processor.policy.burden)
