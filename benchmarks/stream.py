@@ -18,10 +18,12 @@ Metrics (BENCHMARKS.md, target >= 20,000 readings/s and an alert within 1 s of t
 Data: ``dir=PATH`` reads ``PATH/streams/readings.parquet`` and ``PATH/truth/deterioration.parquet`` (the
 synthetic population). Without it, a small stream is generated here (``generate_stream``), documented in the
 report's notes: patients with a heart-rate watch (every 5 min), hourly steps and SpO2, twice-daily home blood
-pressure, daily weights for heart-failure patients and a CGM (every 5 min) for patients with diabetes; 40% of
-patients deteriorate (3-6 day drift before an event: resting HR +12 bpm, steps -60%, SpO2 -4 points, weight +3
-kg in heart failure, glucose swings x1.8 in diabetes; the stream stops at the event), and the stream carries
-duplicates, pound weights, mmol/L glucose, unknown types and implausible values as a live feed would.
+pressure, daily weights for heart-failure patients and a CGM (every 5 min) for patients with diabetes. 40% of
+patients deteriorate: a 3-6 day drift before the event, each sign drawn at random per patient (resting HR +4
+to +15 bpm, steps -10% to -60%, SpO2 0 to -4 points, weight +1 to +3.5 kg in heart failure, glucose swings
+x1.2 to x2 in diabetes); the stream stops at the event. A quarter of the others have a 1-3 day non-event blip
+(HR +8 bpm, steps -45%, SpO2 -1), every watch is off on ~3% of days, and the feed carries duplicates, pound
+weights, mmol/L glucose, unknown types and implausible values.
 """
 
 from __future__ import annotations
@@ -86,11 +88,32 @@ def generate_stream(
                 }
             )
         end = min(START + days * DAY, event)
+        # Each deterioration shows differently: random size of each sign (some barely visible).
+        hr_rise, steps_drop, spo2_drop = rng.uniform(4, 15), rng.uniform(0.1, 0.6), rng.uniform(0, 4)
+        weight_gain, swing_rise = rng.uniform(1.0, 3.5), rng.uniform(0.2, 1.0)
+        # Nuisance: a quarter of the others have a 1-3 day blip (a cold, a bad week) that is not an event.
+        blip_start, blip_end = np.inf, np.inf
+        if not np.isfinite(event) and rng.random() < 0.25:
+            blip_start = START + rng.uniform(16, days - 3) * DAY
+            blip_end = blip_start + rng.uniform(1, 3) * DAY
+        off_days = np.flatnonzero(rng.random(days) < 0.03)  # watch not worn that day
+
+        def blip(t: np.ndarray, start: float = blip_start, stop: float = blip_end) -> np.ndarray:
+            return ((t >= start) & (t < stop)).astype(float)
 
         def emit(
-            kind: str, t: np.ndarray, v: np.ndarray, unit: str, device: str, end: float = end, pid: str = pid
+            kind: str,
+            t: np.ndarray,
+            v: np.ndarray,
+            unit: str,
+            device: str,
+            end: float = end,
+            pid: str = pid,
+            off_days: np.ndarray = off_days,
         ) -> None:
             keep = t < end
+            if device == "watch":
+                keep &= ~np.isin(((t - START) // DAY).astype(int), off_days)
             frames.append(
                 pd.DataFrame(
                     {
@@ -109,7 +132,7 @@ def generate_stream(
         awake = ((th % DAY) / HOUR >= 7) & ((th % DAY) / HOUR < 23)
         f = _drift(th, drift_start, event)
         rhr = rng.normal(64, 7)
-        hr = rhr + 12 * f + 10 * awake + rng.normal(0, 4, len(th))
+        hr = rhr + hr_rise * f + 8 * blip(th) + 10 * awake + rng.normal(0, 4, len(th))
         hr += (rng.random(len(th)) < 0.05 * awake) * rng.uniform(20, 50, len(th))
         emit("heart_rate", th, np.round(hr), "/min", "watch")
         # Hourly steps: a daily total (varying day to day) spread over waking hours.
@@ -119,11 +142,14 @@ def generate_stream(
         daily = rng.normal(7000, 2000) * rng.lognormal(0, 0.2, days)
         share = profile * rng.gamma(4.0, 0.25, len(ts))
         steps = np.repeat(daily, 24) * share / np.repeat(share.reshape(days, 24).sum(1), 24)
-        steps *= 1 - 0.6 * _drift(ts, drift_start, event)
+        steps *= (1 - steps_drop * _drift(ts, drift_start, event)) * (1 - 0.45 * blip(ts))
         emit("steps", ts, np.round(np.maximum(steps, 0)), "/d", "watch")
         # Hourly SpO2 from the watch.
         to = START + np.arange(days * 24) * HOUR + _jitter(rng, days * 24, 600)
-        spo2 = rng.normal(96.5, 0.8) + rng.normal(0, 0.8, len(to)) - 4 * _drift(to, drift_start, event)
+        spo2 = (
+            rng.normal(96.5, 0.8) + rng.normal(0, 0.8, len(to)) - spo2_drop * _drift(to, drift_start, event)
+        )
+        spo2 -= blip(to)
         emit("spo2", to, np.clip(np.round(spo2), 50, 100), "%", "watch")
         # Home blood pressure at 08:00 and 20:00.
         tb = START + np.repeat(np.arange(days) * DAY, 2) + np.tile([8 * HOUR, 20 * HOUR], days)
@@ -132,15 +158,15 @@ def generate_stream(
         emit("diastolic_bp", tb, np.round(rng.normal(78, 5) + rng.normal(0, 5, len(tb))), "mm[Hg]", "cuff")
         if hf:
             tw = START + np.arange(days) * DAY + 7 * HOUR + _jitter(rng, days, 1800)
-            w = rng.normal(82, 12) + rng.normal(0, 0.35, days) + 3.0 * _drift(tw, drift_start, event)
+            w = rng.normal(82, 12) + rng.normal(0, 0.35, days) + weight_gain * _drift(tw, drift_start, event)
             emit("weight", tw, np.round(w, 1), "kg", "scale")
         if diabetic:
             tg = START + np.arange(days * 288) * 300.0 + _jitter(rng, days * 288, 10)
             fg = _drift(tg, drift_start, event)
             phase = 2 * np.pi * ((tg % DAY) / DAY)
-            swing = 35 * (1 + 0.8 * fg)
+            swing = 35 * (1 + swing_rise * fg)
             noise = np.convolve(rng.normal(0, 12, len(tg)), np.ones(6) / np.sqrt(6), mode="same")
-            g = rng.normal(150, 15) + swing * np.sin(3 * phase) + noise * (1 + 0.8 * fg)
+            g = rng.normal(150, 15) + swing * np.sin(3 * phase) + noise * (1 + swing_rise * fg)
             g = np.clip(g, 40, 400)
             if p % 7 == 3:  # one in seven CGM users' readers reports mmol/L
                 emit("cgm_glucose", tg, np.round(g / 18.016, 1), "mmol/L", "cgm")
