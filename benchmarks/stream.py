@@ -237,6 +237,10 @@ def _json_records(frame: pd.DataFrame) -> bytes:
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     """Throughput against a JSON parse, alert latency and detection against the truth."""
     frame, truth, contexts, dataset = _load(options)
+    naive = pd.api.types.is_datetime64_any_dtype(frame["time"]) and frame["time"].dt.tz is None
+    if naive and options.get("assume_utc", "0") in ("1", "true", "yes"):
+        # The population's schema documents UTC; the option says so explicitly, rows are never guessed.
+        frame["time"] = frame["time"].dt.tz_localize("UTC")
     frame = frame.sort_values("time", kind="stable").reset_index(drop=True)
     notes: list[str] = []
     if dataset == "generated":

@@ -108,6 +108,9 @@ def test_frame_with_naive_time_column_is_rejected_row_by_row() -> None:
     result = validate_frame(frame)
     assert len(result.batch) == 0
     assert {r.reason for r in result.rejected} == {Reason.NAIVE_TIMESTAMP}
+    declared = validate_frame(frame, assume_utc=True)
+    assert len(declared.batch) == 2
+    assert declared.batch.time[0] == datetime(2026, 3, 1, 8, tzinfo=UTC).timestamp()
 
 
 def test_frame_with_utc_times_and_a_missing_time() -> None:

@@ -184,6 +184,9 @@ def replay_command(
     tolerance_hours: Annotated[
         float, typer.Option("--tolerance-hours", help="An alert this long before drift_start still counts.")
     ] = 24.0,
+    assume_utc: Annotated[
+        bool, typer.Option("--assume-utc", help="Read a time column stored without timezone as UTC.")
+    ] = False,
 ) -> None:
     """Replay a recorded stream in time order through the processor and alert policy; score against truth."""
     path = directory / "streams" / "readings.parquet"
@@ -200,7 +203,7 @@ def replay_command(
     if patients > 0 and "patient_id" in frame.columns:
         keep = frame["patient_id"].drop_duplicates().iloc[:patients]
         frame = frame[frame["patient_id"].isin(keep)].reset_index(drop=True)
-    validated = validate_frame(frame)
+    validated = validate_frame(frame, assume_utc=assume_utc)
     processor = StreamProcessor(default_context=PatientContext(risk_tier=risk_tier))
     run = replay_stream(validated, processor)
     log.info("replayed readings=%d patients=%d alerts=%d", len(frame), processor.patients, len(run.alerts))

@@ -409,10 +409,13 @@ def validate_records(
     )
 
 
-def validate_frame(frame: pd.DataFrame, *, not_after: float | None = None) -> Validated:
+def validate_frame(
+    frame: pd.DataFrame, *, not_after: float | None = None, assume_utc: bool = False
+) -> Validated:
     """Validate a readings table (columns patient_id, type, time, value, unit), e.g. read from Parquet.
 
-    A ``time`` column without a timezone is rejected row by row as naive: the stream contract is UTC.
+    A ``time`` column without a timezone is rejected row by row as naive, unless ``assume_utc`` says the
+    file's own schema documents its timestamps as UTC (a column-level declaration, never a per-row guess).
     """
     missing = [c for c in ("patient_id", "type", "time", "value", "unit") if c not in frame.columns]
     if missing:
@@ -422,10 +425,16 @@ def validate_frame(frame: pd.DataFrame, *, not_after: float | None = None) -> Va
     col = frame["time"]
     pre: dict[int, Rejection] = {}
     if pd.api.types.is_datetime64_any_dtype(col):
+        if getattr(col.dt, "tz", None) is None and assume_utc:
+            col = col.dt.tz_localize("UTC")
         if getattr(col.dt, "tz", None) is None:
             times = np.full(len(frame), np.nan)
             pre = {
-                i: Rejection(i, Reason.NAIVE_TIMESTAMP, "timestamp column has no timezone")
+                i: Rejection(
+                    i,
+                    Reason.NAIVE_TIMESTAMP,
+                    "timestamp column has no timezone (use assume_utc if it is UTC)",
+                )
                 for i in range(len(frame))
             }
         else:
