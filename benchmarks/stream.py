@@ -43,7 +43,7 @@ from carepilot.config import Settings
 from carepilot.errors import BenchmarkError
 from carepilot.monitoring.processor import PatientContext, StreamProcessor
 from carepilot.monitoring.readings import validate_frame, validate_records
-from carepilot.monitoring.replay import replay, score_alerts, truth_events
+from carepilot.monitoring.replay import contexts_from_patients, replay, score_alerts, truth_events
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -213,7 +213,9 @@ def _load(
             frame = frame[frame["patient_id"].isin(keep)].reset_index(drop=True)
             if truth is not None:
                 truth = truth[truth["patient_id"].isin(keep)]
-        return frame, truth, {}, str(root)
+        patients_path = root / "truth" / "patients.parquet"
+        contexts = contexts_from_patients(pd.read_parquet(patients_path)) if patients_path.is_file() else {}
+        return frame, truth, contexts, str(root)
     days = int(options.get("days", "42"))
     if days < 24:
         raise BenchmarkError(f"days={days}: the generated stream needs at least 24 days (14-day baselines)")

@@ -66,8 +66,8 @@ def test_a_steady_patient_raises_nothing() -> None:
 
 
 def test_no_alert_without_enough_baseline_days() -> None:
-    # A rise on day 8: only 7 baseline days, fewer than the 14 the rule needs.
-    assert StreamProcessor().process("p1", _heart_rate(10, rise_from_day=8)) == []
+    # A rise on day 6: at most 5 closed baseline days, fewer than the 7 the rule needs.
+    assert StreamProcessor().process("p1", _heart_rate(8, rise_from_day=6)) == []
 
 
 def test_out_of_order_batch_gives_the_same_alerts_as_in_order() -> None:
@@ -155,8 +155,21 @@ def test_weight_gain_below_two_kg_or_over_more_than_three_days_is_quiet() -> Non
     proc = StreamProcessor(default_context=PatientContext(heart_failure=True))
     assert proc.process("p1", _weights([80.0, 80.5, 81.0, 81.5, 81.9])) == []  # 1.9 kg max within 3 days
     proc = StreamProcessor(default_context=PatientContext(heart_failure=True))
-    # 0.6 kg a day: 1.8 kg in any 3 days, 2.4 kg over 4 days, which the rule does not look at.
-    assert proc.process("p2", _weights([80.0, 80.6, 81.2, 81.8, 82.4])) == []
+    # 0.3 kg a day: 0.9 kg in any 3 days, 2.1 kg in 7 days, 2.4 kg in 8 days (outside both windows).
+    assert proc.process("p2", _weights([80.0 + 0.3 * d for d in range(9)])) == []
+
+
+def test_a_slower_gain_of_five_pounds_in_a_week_also_alerts() -> None:
+    proc = StreamProcessor(default_context=PatientContext(heart_failure=True))
+    # 0.4 kg a day: never 2 kg in 3 days, but 2.4 kg by day 6 (>= 2.3 kg within 7 days).
+    alerts = proc.process("p1", _weights([80.0 + 0.4 * d for d in range(9)]))
+    assert {a.rule for a in alerts} == {"hf_weight_gain"}
+    assert [a.action.value for a in alerts] == [
+        "raised",
+        "escalated",
+    ]  # still rising a day later, unacknowledged
+    assert alerts[0].triggered_at == T0 + timedelta(days=6, hours=7)
+    assert "in 6.0 days" in alerts[0].insight.explanation[0].phrase
 
 
 def test_weight_rule_is_off_for_patients_known_not_to_have_heart_failure() -> None:

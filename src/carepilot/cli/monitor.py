@@ -19,8 +19,8 @@ from carepilot.monitoring.cgm import ambulatory_glucose_profile, cgm_metrics
 from carepilot.monitoring.news2 import Consciousness, News2Input, news2
 from carepilot.monitoring.processor import PatientContext, StreamProcessor
 from carepilot.monitoring.readings import Kind, validate_frame, validate_records
+from carepilot.monitoring.replay import contexts_from_patients, score_alerts, truth_events
 from carepilot.monitoring.replay import replay as replay_stream
-from carepilot.monitoring.replay import score_alerts, truth_events
 
 log = logging.getLogger(__name__)
 monitor_app = typer.Typer(
@@ -204,7 +204,14 @@ def replay_command(
         keep = frame["patient_id"].drop_duplicates().iloc[:patients]
         frame = frame[frame["patient_id"].isin(keep)].reset_index(drop=True)
     validated = validate_frame(frame, assume_utc=assume_utc)
-    processor = StreamProcessor(default_context=PatientContext(risk_tier=risk_tier))
+    default = PatientContext(risk_tier=risk_tier)
+    processor = StreamProcessor(default_context=default)
+    patients_path = directory / "truth" / "patients.parquet"
+    if patients_path.is_file():
+        # The recorded heart-failure diagnosis decides whether the weight rule applies.
+        known = pd.read_parquet(patients_path, columns=None)
+        for pid, context in contexts_from_patients(known, default).items():
+            processor.set_context(pid, context)
     run = replay_stream(validated, processor)
     log.info("replayed readings=%d patients=%d alerts=%d", len(frame), processor.patients, len(run.alerts))
     result: dict[str, Any] = {

@@ -54,6 +54,7 @@ DAY = 86_400.0
 HOUR = 3_600.0
 MINUTE = 60.0
 N_KINDS = len(Kind)
+SUBDAILY = 6  # usual readings per day from which a stream counts as sub-daily (needs an 18-hour span)
 _HR, _STEPS, _SPO2, _WEIGHT, _CGM = (
     int(Kind.HEART_RATE),
     int(Kind.STEPS),
@@ -61,13 +62,13 @@ _HR, _STEPS, _SPO2, _WEIGHT, _CGM = (
     int(Kind.WEIGHT),
     int(Kind.CGM_GLUCOSE),
 )
-# Rolling window per type: 24 h for daily-scale comparisons; weight keeps 4 days for the 3-day gain rule;
+# Rolling window per type: 24 h for daily-scale comparisons; weight keeps 8 days for the 3- and 7-day gains;
 # CGM only needs enough to spot duplicates and runs (its variability rule works on daily aggregates).
 WINDOW_SPAN = {
     Kind.HEART_RATE: DAY,
     Kind.STEPS: DAY,
     Kind.SPO2: DAY,
-    Kind.WEIGHT: 4 * DAY,
+    Kind.WEIGHT: 8 * DAY,
     Kind.CGM_GLUCOSE: 2 * HOUR,
     Kind.SYSTOLIC_BP: DAY,
     Kind.DIASTOLIC_BP: DAY,
@@ -333,9 +334,12 @@ class PatientMonitor:
     # ---- rules evaluated on rolling windows ----
 
     def _current_ok(self, s: _Series, t: float) -> bool:
-        """The 24-hour window holds a full day of wear: it spans 18 h or more and half the usual readings."""
+        """The 24-hour window holds a full day of wear: half the usual readings and, for streams with
+        several readings a day, a span of 18 h or more (a once-daily total or spot reading is a full day)."""
         w = s.window
-        return bool(w.t) and w.t[0] <= t - 18 * HOUR and len(w.t) >= 0.5 * s.usual_count()
+        if not w.t or len(w.t) < 0.5 * s.usual:
+            return False
+        return s.usual < SUBDAILY or w.t[0] <= t - 18 * HOUR
 
     def _resting_hr(self, s: _Series, t: float, out: list[AlertCandidate]) -> None:
         rule, th = self.table.rules["resting_hr"], self._th["resting_hr"]
@@ -478,26 +482,35 @@ class PatientMonitor:
 
     def _weight(self, s: _Series, t: float, v: float, out: list[AlertCandidate]) -> None:
         rule, th = self.table.rules["hf_weight_gain"], self._th["hf_weight_gain"]
-        w = s.window
-        hit = weight_gain(list(zip(w.t, w.v, strict=True)), t, v, days=th["days"])
-        if hit is None or hit[0] < th["gain_kg"] or t - s.fired_at < 12 * HOUR:
+        if t - s.fired_at < 12 * HOUR:
             return
+        w = s.window
+        earlier = list(zip(w.t, w.v, strict=True))
+        hit = weight_gain(earlier, t, v, days=th["days"])
+        limit = th["gain_kg"]
+        if hit is None or hit[0] < limit:
+            hit = weight_gain(earlier, t, v, days=th["week_days"])
+            limit = th["week_gain_kg"]
+            if hit is None or hit[0] < limit:
+                return
         s.fired_at = t
         gain, since = hit
-        hours = (t - since) / HOUR
-        phrase = f"weight up {gain:.1f} kg in {hours / 24:.1f} days ({v - gain:.1f} -> {v:.1f} kg)"
+        days = (t - since) / DAY
+        phrase = f"weight up {gain:.1f} kg in {days:.1f} days ({v - gain:.1f} -> {v:.1f} kg)"
         out.append(
             self._candidate(
                 rule,
                 th,
                 t,
-                title=f"Weight gain {gain:.1f} kg in {hours / 24:.1f} days",
+                title=f"Weight gain {gain:.1f} kg in {days:.1f} days",
                 detail=f"{phrase}.\n\nHeart failure guidance asks patients to report a gain of more "
-                "than 2 kg in 3 days: consider fluid retention, review diuretic dose and symptoms of "
-                "congestion.",
+                "than 2 kg in 3 days or 2.3 kg (5 lb) in a week: consider fluid retention, review diuretic "
+                "dose and symptoms of congestion.",
                 factors=(Factor("body weight", round(gain, 2), phrase),),
                 confidence=Confidence(
-                    "moderate", "Guideline threshold on home-scale weights; not a calibrated probability."
+                    "moderate",
+                    f"Guideline threshold ({limit:g} kg) on home-scale weights; "
+                    "not a calibrated probability.",
                 ),
                 value=round(v, 2),
                 unit="kg",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from carepilot.monitoring.alerts import Alert, AlertBurden
-from carepilot.monitoring.processor import StreamProcessor
+from carepilot.monitoring.processor import PatientContext, StreamProcessor
 from carepilot.monitoring.readings import Validated
 
 HOUR = 3600.0
@@ -78,6 +78,23 @@ def replay(
             if on_alerts is not None:
                 on_alerts(alerts)
     return run
+
+
+def contexts_from_patients(
+    frame: pd.DataFrame, default: PatientContext | None = None
+) -> dict[str, PatientContext]:
+    """Per-patient context from a patient table with ``patient_id`` and a boolean ``heart_failure`` column.
+
+    Only the recorded diagnosis is taken, never an outcome; patients without the column keep ``default``.
+    """
+    base = default or PatientContext()
+    if "patient_id" not in frame.columns or "heart_failure" not in frame.columns:
+        return {}
+    return {
+        str(pid): PatientContext(risk_tier=base.risk_tier, heart_failure=bool(hf), spo2_scale=base.spo2_scale)
+        for pid, hf in zip(frame["patient_id"], frame["heart_failure"], strict=True)
+        if not pd.isna(hf)
+    }
 
 
 def truth_events(frame: pd.DataFrame) -> list[TruthEvent]:
