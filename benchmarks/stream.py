@@ -303,9 +303,11 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     if truth is not None:
-        score = score_alerts(run_.alerts, truth_events(truth), processor.policy.burden)
+        score = score_alerts(run_.alerts, truth_events(truth), processor.policy.burden, batch=validated.batch)
         metrics.update(
             sensitivity=score.sensitivity,
+            observable_events=score.observable_events,
+            sensitivity_observable=score.sensitivity_observable,
             median_lead_hours=score.median_lead_hours,
             alerts_per_patient_week=score.alerts_per_patient_week,
             false_alerts_per_patient_week=score.false_alerts_per_patient_week,

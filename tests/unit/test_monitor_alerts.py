@@ -145,6 +145,15 @@ def test_info_candidates_only_reach_high_tier_patients() -> None:
     assert policy.decide(_cand("activity_trend", severity=Severity.INFO), RiskTier.HIGH) is not None
 
 
+def test_a_weak_signal_joins_an_open_alert_as_context() -> None:
+    policy = AlertPolicy()
+    policy.decide(_cand("resting_hr", hours=0), RiskTier.MEDIUM)
+    assert policy.decide(_cand("activity_drop", hours=1, severity=Severity.INFO), RiskTier.MEDIUM) is None
+    later = policy.decide(_cand("spo2_low", hours=2, severity=Severity.CRITICAL), RiskTier.MEDIUM)
+    assert later is not None
+    assert [f.label for f in later.insight.explanation] == ["spo2_low", "resting_hr", "activity_drop"]
+
+
 def test_burden_counts_alerts_per_patient_week() -> None:
     policy = AlertPolicy()
     policy.burden.observe("p1", T0, T0 + 7 * 24 * H)

@@ -167,6 +167,8 @@ def test_replay_reports_sensitivity_burden_and_lead_time(tmp_path: Path) -> None
     assert out["patients"] == 2
     assert out["events"] == 1
     assert out["sensitivity"] == 1.0
+    assert out["observable_events"] == 1
+    assert out["sensitivity_observable"] == 1.0
     assert 0 < out["median_lead_hours"] <= 72
     assert out["alerts_per_patient_week"] > 0
     assert out["ppv"] == 1.0

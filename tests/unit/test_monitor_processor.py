@@ -226,7 +226,13 @@ def _steps(days: int, *, drop_from_day: int | None = None, seed: int = 2) -> lis
 
 
 def test_activity_drop_against_the_personal_baseline() -> None:
-    alerts = StreamProcessor().process("p1", _steps(22, drop_from_day=20))
+    medium = StreamProcessor()
+    result = medium.ingest("p1", _steps(22, drop_from_day=20))
+    assert result.alerts == []  # alone, an activity drop is context for medium-tier patients
+    assert "activity_drop" in {c.rule for c in result.candidates}
+    alerts = StreamProcessor(default_context=PatientContext(risk_tier=RiskTier.HIGH)).process(
+        "p1", _steps(22, drop_from_day=20)
+    )
     assert alerts and alerts[0].rule == "activity_drop"
     assert "below your 28-day baseline" in alerts[0].insight.explanation[0].phrase
     assert alerts[0].triggered_at >= T0 + timedelta(days=20)

@@ -231,12 +231,18 @@ def replay_command(
         if patients > 0:
             truth = truth[truth["patient_id"].isin(set(frame["patient_id"]))]
         score = score_alerts(
-            run.alerts, truth_events(truth), processor.policy.burden, tolerance_hours=tolerance_hours
+            run.alerts,
+            truth_events(truth),
+            processor.policy.burden,
+            tolerance_hours=tolerance_hours,
+            batch=validated.batch,
         )
         result.update(
             events=score.events,
             detected=score.detected,
             sensitivity=score.sensitivity,
+            observable_events=score.observable_events,
+            sensitivity_observable=score.sensitivity_observable,
             median_lead_hours=score.median_lead_hours,
             ppv=score.ppv,
             false_alerts_per_patient_week=score.false_alerts_per_patient_week,

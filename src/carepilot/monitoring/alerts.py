@@ -242,9 +242,17 @@ class AlertPolicy:
         policy = self.table.policy[str(tier)]
         rule = self.table.rule(candidate.rule)
         t = candidate.triggered_at
-        if SEVERITY_RANK[candidate.severity] < SEVERITY_RANK[policy.min_severity]:
-            return self._count(Outcome.BELOW_TIER)
         ep = self._episodes.get(candidate.patient_id)
+        if SEVERITY_RANK[candidate.severity] < SEVERITY_RANK[policy.min_severity]:
+            # Too weak to raise alone, but context for an alert already open: its factor joins the episode.
+            if (
+                ep is not None
+                and ep.acknowledged_at is None
+                and rule.topic not in ep.topics
+                and t - ep.last_candidate_at <= policy.episode_gap_h * HOUR
+            ):
+                ep.factors.extend(candidate.factors)
+            return self._count(Outcome.BELOW_TIER)
         if ep is not None and ep.acknowledged_at is not None:
             if t < ep.acknowledged_at + policy.ack_suppress_h * HOUR:
                 ep.last_candidate_at = max(ep.last_candidate_at, t)

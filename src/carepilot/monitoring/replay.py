@@ -18,7 +18,7 @@ import pandas as pd
 
 from carepilot.monitoring.alerts import Alert, AlertBurden
 from carepilot.monitoring.processor import PatientContext, StreamProcessor
-from carepilot.monitoring.readings import Validated
+from carepilot.monitoring.readings import ReadingBatch, Validated
 
 HOUR = 3600.0
 
@@ -129,12 +129,33 @@ class Score:
     false_alerts_per_patient_week: float | None
     patient_weeks: float
     alerts_by_rule: dict[str, int]
+    observable_events: int | None = None
+    sensitivity_observable: float | None = None
+
+
+def observable(events: list[TruthEvent], batch: ReadingBatch) -> list[bool]:
+    """Whether each event's patient has any accepted reading between drift start and the event."""
+    out = []
+    for e in events:
+        mine = batch.time[batch.patient_id == e.patient_id]
+        lo, hi = e.drift_start.timestamp(), e.event_time.timestamp()
+        out.append(bool(((mine >= lo) & (mine <= hi)).any()))
+    return out
 
 
 def score_alerts(
-    alerts: list[Alert], events: list[TruthEvent], burden: AlertBurden, *, tolerance_hours: float = 24.0
+    alerts: list[Alert],
+    events: list[TruthEvent],
+    burden: AlertBurden,
+    *,
+    tolerance_hours: float = 24.0,
+    batch: ReadingBatch | None = None,
 ) -> Score:
-    """Sensitivity, lead time, PPV and alert burden of ``alerts`` against known events."""
+    """Sensitivity, lead time, PPV and alert burden of ``alerts`` against known events.
+
+    With the replayed ``batch``, sensitivity is also given over the events the stream could have shown: those
+    whose patient sent any reading between drift start and the event.
+    """
     by_patient: dict[str, list[float]] = {}
     for a in alerts:
         by_patient.setdefault(a.patient_id, []).append(a.triggered_at.timestamp())
@@ -144,13 +165,16 @@ def score_alerts(
             (e.drift_start.timestamp() - tolerance_hours * HOUR, e.event_time.timestamp())
         )
     detected = 0
+    seen = observable(events, batch) if batch is not None else None
+    detected_observable = 0
     leads: list[float] = []
-    for e in events:
+    for i, e in enumerate(events):
         lo = e.drift_start.timestamp() - tolerance_hours * HOUR
         hi = e.event_time.timestamp()
         hits = [t for t in by_patient.get(e.patient_id, []) if lo <= t <= hi]
         if hits:
             detected += 1
+            detected_observable += 1 if seen is not None and seen[i] else 0
             leads.append((hi - min(hits)) / HOUR)
     true_alerts = sum(
         1
@@ -172,4 +196,6 @@ def score_alerts(
         false_alerts_per_patient_week=(n - true_alerts) / weeks if weeks > 0 else None,
         patient_weeks=weeks,
         alerts_by_rule=dict(Counter(a.rule for a in alerts)),
+        observable_events=sum(seen) if seen is not None else None,
+        sensitivity_observable=detected_observable / sum(seen) if seen else None,
     )
