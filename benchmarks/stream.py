@@ -291,6 +291,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         "ratio_vs_parse_cpu": round(parse_cpu / end_to_end_cpu, 4),
         "parse_readings_per_s": round(n_json / parse_s, 1),
         "processor_readings_per_s": round(len(validated.batch) / run_.process_seconds, 1),
+        "processor_readings_per_cpu_s": round(len(validated.batch) / run_.process_cpu_seconds, 1),
         "validate_readings_per_s": round(len(frame) / validate_s, 1),
         "alert_latency_ms_p99": round(float(np.percentile(latency, 99)), 3) if len(latency) else None,
         "alert_latency_ms_max": round(float(latency.max()), 3) if len(latency) else None,

@@ -224,6 +224,9 @@ def replay_command(
         "patient_weeks": round(processor.policy.burden.patient_weeks, 2),
         "policy_outcomes": dict(sorted(processor.policy.outcomes.items())),
         "readings_per_s": round(processor.accepted / run.process_seconds, 1) if run.process_seconds else None,
+        "readings_per_cpu_s": (
+            round(processor.accepted / run.process_cpu_seconds, 1) if run.process_cpu_seconds else None
+        ),
     }
     truth_path = directory / "truth" / "deterioration.parquet"
     if truth_path.is_file():
