@@ -149,6 +149,7 @@ def test_a_weak_signal_joins_an_open_alert_as_context() -> None:
     policy = AlertPolicy()
     policy.decide(_cand("resting_hr", hours=0), RiskTier.MEDIUM)
     assert policy.decide(_cand("activity_drop", hours=1, severity=Severity.INFO), RiskTier.MEDIUM) is None
+    assert policy.decide(_cand("activity_drop", hours=2, severity=Severity.INFO), RiskTier.MEDIUM) is None
     later = policy.decide(_cand("spo2_low", hours=2, severity=Severity.CRITICAL), RiskTier.MEDIUM)
     assert later is not None
     assert [f.label for f in later.insight.explanation] == ["spo2_low", "resting_hr", "activity_drop"]

@@ -191,6 +191,7 @@ class _Episode:
     alert_ids: list[str]
     acknowledged_at: float | None = None
     acknowledged_by: str | None = None
+    context: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -249,8 +250,10 @@ class AlertPolicy:
                 ep is not None
                 and ep.acknowledged_at is None
                 and rule.topic not in ep.topics
+                and rule.topic not in ep.context
                 and t - ep.last_candidate_at <= policy.episode_gap_h * HOUR
             ):
+                ep.context.add(rule.topic)
                 ep.factors.extend(candidate.factors)
             return self._count(Outcome.BELOW_TIER)
         if ep is not None and ep.acknowledged_at is not None:
