@@ -134,9 +134,6 @@ class _Window:
         self.total += v
         return True
 
-    def values(self) -> np.ndarray:
-        return np.fromiter(self.v, dtype=np.float64, count=len(self.v))
-
 
 class _Series:
     """State of one type for one patient: window, open and closed days, evaluation clock, run counters."""
@@ -178,16 +175,21 @@ class _Series:
         for day in sorted(self.open):
             if (day + 1) * DAY + lateness > now:
                 break
-            arr = np.asarray(self.open.pop(day), dtype=np.float64)
+            values = self.open.pop(day)
             summary = DaySummary(
-                day, len(arr), float(arr.sum()), float(arr @ arr), quantile(arr, 0.25), quantile(arr, 0.5)
+                day,
+                len(values),
+                math.fsum(values),
+                math.fsum(v * v for v in values),
+                quantile(values, 0.25),
+                quantile(values, 0.5),
             )
             self.closed.append(summary)
             self.last_closed = day
             done.append(summary)
         self.next_close = min(((d + 1) * DAY + lateness for d in self.open), default=math.inf)
         if done:
-            self.usual = float(np.median([d.n for d in self.closed]))
+            self.usual = quantile([d.n for d in self.closed], 0.5)
         return done
 
     def usual_count(self) -> float:
@@ -347,7 +349,7 @@ class PatientMonitor:
             return
         # Resting heart rate estimated as the lower quartile of the day's readings, so exercise does not
         # count.
-        current = quantile(s.window.values(), 0.25)
+        current = quantile(s.window.v, 0.25)
         base = s.fitted("resting_hr", int((t - DAY) // DAY), th, _p25)
         if base is None:
             return
@@ -416,7 +418,7 @@ class PatientMonitor:
         rule, th = self.table.rules["spo2_drop"], self._th["spo2_drop"]
         if not self._current_ok(s, t):
             return
-        current = quantile(s.window.values(), 0.5)
+        current = quantile(s.window.v, 0.5)
         base = s.fitted("spo2_drop", int((t - DAY) // DAY), th, _p50)
         if base is None:
             return
