@@ -344,18 +344,17 @@ class PatientMonitor:
         return s.usual < SUBDAILY or w.t[0] <= t - 18 * HOUR
 
     def _resting_hr(self, s: _Series, t: float, out: list[AlertCandidate]) -> None:
-        rule, th = self.table.rules["resting_hr"], self._th["resting_hr"]
-        if not self._current_ok(s, t):
+        th = self._th["resting_hr"]
+        base = s.fitted("resting_hr", int((t - DAY) // DAY), th, _p25)
+        if base is None or not self._current_ok(s, t):
             return
         # Resting heart rate estimated as the lower quartile of the day's readings, so exercise does not
         # count.
         current = quantile(s.window.v, 0.25)
-        base = s.fitted("resting_hr", int((t - DAY) // DAY), th, _p25)
-        if base is None:
+        delta = current - base.center
+        if base.scale <= 0 or delta < th["min_delta"] or delta < th["z"] * base.scale:
             return
-        cmp = base.compare(current)
-        if cmp.z < th["z"] or cmp.delta < th["min_delta"]:
-            return
+        rule, cmp = self.table.rules["resting_hr"], base.compare(current)
         phrase = (
             f"resting HR {cmp.delta:.0f} bpm above your {th['baseline_days']}-day baseline "
             f"({cmp.center:.0f} -> {current:.0f} bpm)"
@@ -380,16 +379,14 @@ class PatientMonitor:
         )
 
     def _activity(self, s: _Series, t: float, out: list[AlertCandidate]) -> None:
-        rule, th = self.table.rules["activity_drop"], self._th["activity_drop"]
-        if not self._current_ok(s, t):
-            return
-        current = s.window.total
+        th = self._th["activity_drop"]
         base = s.fitted("activity_drop", int((t - DAY) // DAY), th, _total)
-        if base is None:
+        if base is None or not self._current_ok(s, t):
             return
-        cmp = base.compare(current)
+        cmp = base.compare(s.window.total)
         if cmp.ratio > 1.0 - th["drop"] or cmp.z > -th["z"]:
             return
+        rule, current = self.table.rules["activity_drop"], cmp.current
         drop = 1.0 - cmp.ratio
         phrase = (
             f"steps {drop:.0%} below your {th['baseline_days']}-day baseline "
@@ -415,16 +412,15 @@ class PatientMonitor:
         )
 
     def _spo2_drop(self, s: _Series, t: float, out: list[AlertCandidate]) -> None:
-        rule, th = self.table.rules["spo2_drop"], self._th["spo2_drop"]
-        if not self._current_ok(s, t):
+        th = self._th["spo2_drop"]
+        base = s.fitted("spo2_drop", int((t - DAY) // DAY), th, _p50)
+        if base is None or not self._current_ok(s, t):
             return
         current = quantile(s.window.v, 0.5)
-        base = s.fitted("spo2_drop", int((t - DAY) // DAY), th, _p50)
-        if base is None:
-            return
         cmp = base.compare(current)
         if -cmp.delta < th["min_delta"] or cmp.z > -th["z"]:
             return
+        rule = self.table.rules["spo2_drop"]
         phrase = (
             f"SpO2 {-cmp.delta:.1f} points below your {th['baseline_days']}-day baseline "
             f"({cmp.center:.0f}% -> {current:.0f}%)"
