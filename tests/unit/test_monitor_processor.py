@@ -258,3 +258,26 @@ def test_cusum_flags_a_slow_resting_heart_rate_trend_for_high_tier_patients() ->
 def test_lateness_allowance_must_stay_within_the_shortest_window() -> None:
     with pytest.raises(ConfigurationError):
         StreamProcessor(max_lateness_s=3 * 3600)
+
+
+def test_alerts_do_not_depend_on_how_the_stream_is_chunked() -> None:
+    from carepilot.monitoring.readings import validate_records
+    from carepilot.monitoring.replay import replay
+
+    rows = []
+    for pid, rise in (("a", 21), ("b", None), ("c", 19)):
+        rows += [{**r, "patient_id": pid} for r in _heart_rate(24, rise_from_day=rise, seed=len(rows))]
+    rows += [{**r, "patient_id": "c"} for r in _weights([80.0, 80.1, 80.0, 80.2, 81.0, 81.9, 82.6])]
+    validated = validate_records(rows)
+    whole = StreamProcessor(default_context=PatientContext(heart_failure=True)).process_batch(validated)
+    runs = [
+        replay(
+            validated, StreamProcessor(default_context=PatientContext(heart_failure=True)), chunk_seconds=c
+        )
+        for c in (300.0, 3600.0, 86_400.0)
+    ]
+    expected = [(a.patient_id, a.rule, a.triggered_at, a.action) for a in whole]
+    assert expected, "the planted rises must alert"
+    for run in runs:
+        got = [(a.patient_id, a.rule, a.triggered_at, a.action) for a in run.alerts]
+        assert sorted(got) == sorted(expected)
