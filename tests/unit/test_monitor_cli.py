@@ -86,6 +86,18 @@ def test_cgm_metrics_without_cgm_readings_or_with_bad_json_is_an_input_error(tmp
     assert isinstance(result.exception, InputError)
 
 
+def test_cgm_metrics_refuses_a_file_mixing_patients(tmp_path: Path) -> None:
+    rows = [
+        {"patient_id": pid, "type": "cgm_glucose", "value": 120, "unit": "mg/dL", "time": T0.isoformat()}
+        for pid in ("syn-1", "syn-2")
+    ]
+    path = tmp_path / "mixed.json"
+    path.write_bytes(orjson.dumps(rows))
+    result = runner.invoke(app, ["monitor", "cgm-metrics", "--readings", str(path)])
+    assert isinstance(result.exception, InputError)
+    assert "2 patients" in str(result.exception)
+
+
 def test_news2_json() -> None:
     args = [
         "monitor",

@@ -70,11 +70,18 @@ def cgm_metrics_command(
     agp: Annotated[
         Path | None, typer.Option("--agp", help="Also write the AGP chart to this PNG file.")
     ] = None,
+    utc_offset_minutes: Annotated[
+        int, typer.Option("--utc-offset-minutes", help="Patient's clock for the AGP time of day (e.g. 60).")
+    ] = 0,
 ) -> None:
     """Consensus CGM metrics (Battelino 2019): GMI, mean, CV, time in ranges, data sufficiency."""
     rows = _read_json_list(readings)
     validated = validate_records(rows, patient_id="cli")
     b = validated.batch
+    named = {p for p in (r.get("patient_id") for r in rows if isinstance(r, dict)) if p is not None}
+    if len(named) > 1:
+        # Metrics over several people's glucose would describe no one.
+        raise InputError(f"{readings} holds readings of {len(named)} patients; give one patient's readings")
     is_cgm = b.kind == Kind.CGM_GLUCOSE
     if not is_cgm.any():
         reasons = validated.reasons()
@@ -97,7 +104,9 @@ def cgm_metrics_command(
     if agp is not None:
         from carepilot.monitoring.plots import render_agp_png
 
-        profile = ambulatory_glucose_profile(b.time[is_cgm], b.value[is_cgm])
+        profile = ambulatory_glucose_profile(
+            b.time[is_cgm], b.value[is_cgm], utc_offset_minutes=utc_offset_minutes
+        )
         agp.parent.mkdir(parents=True, exist_ok=True)
         agp.write_bytes(render_agp_png(profile, metrics))
         result["agp_png"] = str(agp)
