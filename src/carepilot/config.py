@@ -26,18 +26,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAREPILOT_", extra="ignore")
 
-    home: Path = Field(
-        default=Path(".carepilot"), description="Folder for the SQLite file, models and caches."
-    )
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; unset means SQLite under home."
-    )
-    dev: bool = Field(
-        default=False, description="Development mode (demo issuer, relaxed secrets). Never default."
-    )
-    reference_data: Path = Field(
-        default_factory=_default_reference_data, description="Shared reference data."
-    )
+    home: Path = Field(default=Path(".carepilot"), description="Folder for the SQLite file, models and caches.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset means SQLite under home.")
+    dev: bool = Field(default=False, description="Development mode (demo issuer, relaxed secrets). Never default.")
+    reference_data: Path = Field(default_factory=_default_reference_data, description="Shared reference data.")
     ingest_batch_size: int = Field(default=500, ge=1, le=100_000)
 
     @property

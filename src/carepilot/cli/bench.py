@@ -18,9 +18,7 @@ def register(app: typer.Typer) -> None:
 
 def bench(
     name: Annotated[str, typer.Argument(help="Benchmark name, e.g. ingest, synth, ihdp. 'list' lists them.")],
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the JSON report to this file.")
-    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report to this file.")] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Benchmark option KEY=VALUE (repeatable).")
     ] = None,

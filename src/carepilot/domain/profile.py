@@ -163,24 +163,14 @@ class PatientProfile:
         events: list[TimelineEvent] = []
         for e in self.encounters:
             if e.start:
-                events.append(
-                    TimelineEvent(
-                        e.start, "encounter", e.type or e.encounter_class or "encounter", e.resource_id
-                    )
-                )
+                events.append(TimelineEvent(e.start, "encounter", e.type or e.encounter_class or "encounter", e.resource_id))
         for p in self.problems:
             if p.onset:
-                events.append(
-                    TimelineEvent(p.onset, "condition", p.code.display or p.code.code, p.resource_id)
-                )
+                events.append(TimelineEvent(p.onset, "condition", p.code.display or p.code.code, p.resource_id))
         for m in self.medications:
             if m.authored:
-                events.append(
-                    TimelineEvent(m.authored, "medication", m.code.display or m.code.code, m.resource_id)
-                )
+                events.append(TimelineEvent(m.authored, "medication", m.code.display or m.code.code, m.resource_id))
         for a in self.allergies:
             if a.recorded:
-                events.append(
-                    TimelineEvent(a.recorded, "allergy", a.code.display or a.code.code, a.resource_id)
-                )
+                events.append(TimelineEvent(a.recorded, "allergy", a.code.display or a.code.code, a.resource_id))
         return tuple(sorted(events, key=lambda ev: ev.when))

@@ -104,9 +104,7 @@ def parse_concept_table(text: str) -> ConceptMap:
                 cmap.icd10_prefixes.append((prefix.upper(), concept))
                 cmap.by_code.setdefault((ICD10CM, prefix), concept)
             if domain == "medication":
-                cmap.drug_names.append(
-                    (re.compile(rf"\b{re.escape(spec['display'])}\b", re.IGNORECASE), concept)
-                )
+                cmap.drug_names.append((re.compile(rf"\b{re.escape(spec['display'])}\b", re.IGNORECASE), concept))
     cmap.icd10_prefixes.sort(key=lambda item: -len(item[0]))
     return cmap
 
