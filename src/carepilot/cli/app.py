@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import bench, demo, effects, oncology, pgx, records, synth, views, warfarin
+from carepilot.cli import bench, demo, effects, monitor, oncology, pgx, records, synth, views, warfarin
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -51,6 +51,7 @@ oncology.register(app)
 warfarin.register(app)
 effects.register(app)
 synth.register(app)
+monitor.register(app)
 
 
 def main() -> None:

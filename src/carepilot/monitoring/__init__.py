@@ -1,1 +1,1 @@
-"""Stream processing, personal baselines, early-warning scores and alert policies."""
+"""Continuous monitoring engine, readings in and alerts out. Pure: no I/O, no clock (data time only)."""
