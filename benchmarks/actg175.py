@@ -89,9 +89,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         "arm_values": {ARMS[int(k)]: v.value for k, v in primary.single.items()},
         "current_practice_value": primary.current.value,
         "primary_rule": "causal_forest_cautious",
-        "secondary_rules": {
-            name: _summary(r) for name, r in results.items() if name != "causal_forest_cautious"
-        },
+        "secondary_rules": {name: _summary(r) for name, r in results.items() if name != "causal_forest_cautious"},
         "recommendation": primary.recommendation.replace(
             f"everyone on {best}", f"everyone on {ARMS[int(best)]}"
         ).replace(f"single option {best}", f"single arm {ARMS[int(best)]}"),

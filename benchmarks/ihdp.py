@@ -84,8 +84,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             est, _ = fit_learner(selected, *train, cfg, valid=valid, with_inference=True)
             tau_hat = np.asarray(est.const_marginal_effect(X), dtype=float).reshape(n)
             low, high = (
-                np.asarray(v, dtype=float).reshape(n)
-                for v in est.const_marginal_effect_interval(X, alpha=0.05)
+                np.asarray(v, dtype=float).reshape(n) for v in est.const_marginal_effect_interval(X, alpha=0.05)
             )
         for name in CANDIDATES:
             candidates[name]["valid_r_loss"] = losses[name]

@@ -47,9 +47,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     failed = [f"{c.file}: {c.name} — {c.reason}" for c in cases if not c.passed]
     report_path = Path(options.get("report", str(settings.home / "test_report.json")))
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    suite_report = {
-        name: {"tests": [c.report_entry() for c in file_cases]} for name, file_cases in results.items()
-    }
+    suite_report = {name: {"tests": [c.report_entry() for c in file_cases]} for name, file_cases in results.items()}
     report_path.write_bytes(orjson.dumps(suite_report, option=orjson.OPT_INDENT_2))
     passed = len(cases) - len(failed)
     notes = [f"test_report.json written to {report_path}"]

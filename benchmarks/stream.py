@@ -146,9 +146,7 @@ def generate_stream(
         emit("steps", ts, np.round(np.maximum(steps, 0)), "/d", "watch")
         # Hourly SpO2 from the watch.
         to = START + np.arange(days * 24) * HOUR + _jitter(rng, days * 24, 600)
-        spo2 = (
-            rng.normal(96.5, 0.8) + rng.normal(0, 0.8, len(to)) - spo2_drop * _drift(to, drift_start, event)
-        )
+        spo2 = rng.normal(96.5, 0.8) + rng.normal(0, 0.8, len(to)) - spo2_drop * _drift(to, drift_start, event)
         spo2 -= blip(to)
         emit("spo2", to, np.clip(np.round(spo2), 50, 100), "%", "watch")
         # Home blood pressure at 08:00 and 20:00.
@@ -219,9 +217,7 @@ def _load(
     days = int(options.get("days", "42"))
     if days < 24:
         raise BenchmarkError(f"days={days}: the generated stream needs at least 24 days (14-day baselines)")
-    frame, truth, contexts = generate_stream(
-        int(options.get("patients", "30")), days, int(options.get("seed", "7"))
-    )
+    frame, truth, contexts = generate_stream(int(options.get("patients", "30")), days, int(options.get("seed", "7")))
     return frame, truth, contexts, "generated"
 
 
@@ -340,9 +336,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         n=len(frame),
         metrics=metrics,
         baselines={
-            "orjson.loads of the same readings (JSON list)": {
-                "readings_per_s": metrics["parse_readings_per_s"]
-            }
+            "orjson.loads of the same readings (JSON list)": {"readings_per_s": metrics["parse_readings_per_s"]}
         },
         notes=notes,
     )

@@ -49,9 +49,7 @@ def scores(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
-def iwpc_predictions(
-    cohort: IwpcCohort, train: np.ndarray, test: np.ndarray, algorithm: Algorithm
-) -> np.ndarray:
+def iwpc_predictions(cohort: IwpcCohort, train: np.ndarray, test: np.ndarray, algorithm: Algorithm) -> np.ndarray:
     """The IWPC equation on the test rows, height/weight gaps filled from the training fold."""
     imputer = HeightWeightImputer().fit(cohort.features.iloc[train])
     filled = imputer.transform(cohort.features.iloc[test])
@@ -97,9 +95,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     for repeat in range(repeats):
         folds = KFold(n_folds, shuffle=True, random_state=seed + repeat)
         for train, test in folds.split(cohort.features):
-            params: dict[str, Any] = (
-                {"inner_folds": 3, "max_rounds": 400, "round_grid": (200, 400)} if quick else {}
-            )
+            params: dict[str, Any] = {"inner_folds": 3, "max_rounds": 400, "round_grid": (200, 400)} if quick else {}
             model = WarfarinDoseModel(random_state=seed + repeat, **params)
             model.fit(cohort.features.iloc[train], dose[train])
             pred = model.predict(cohort.features.iloc[test])

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import reference
 
 from carepilot.features.viewdefinition import run_view
 from carepilot.features.viewdefinition.sources import iter_resources
 from carepilot.features.views import available_views, view_definition
+from tests.conftest import reference
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import reference
 
 from carepilot.errors import InputError
 from carepilot.features.viewdefinition import parse_view, run_view
 from carepilot.features.viewdefinition.conformance import iter_cases
 from carepilot.features.viewdefinition.sources import iter_resources, read_json
 from carepilot.features.views import available_views, view_definition
+from tests.conftest import reference
 
 
 def _rows_or_error(view: dict[str, Any], resources: list[Any], quick: bool) -> Any:

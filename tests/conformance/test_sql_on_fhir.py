@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import REFERENCE_DATA, reference
 
 from carepilot.features.viewdefinition.conformance import iter_cases, run_case
 from carepilot.features.viewdefinition.sources import read_json
+from tests.conftest import REFERENCE_DATA, reference
 
 SUITE = REFERENCE_DATA / "sql_on_fhir_v2"
 
@@ -42,8 +42,6 @@ def test_view_runner_passes_the_sql_on_fhir_suite_case(
 def test_the_suite_has_the_expected_number_of_tests() -> None:
     folder: Path = reference("sql_on_fhir_v2")
     total = sum(
-        len(list(iter_cases(doc)))
-        for doc in (read_json(p) for p in folder.glob("*.json"))
-        if isinstance(doc, dict)
+        len(list(iter_cases(doc))) for doc in (read_json(p) for p in folder.glob("*.json")) if isinstance(doc, dict)
     )
     assert total == 134

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from tests.conftest import reference
 
 from carepilot.bench import run_benchmark
 from carepilot.config import Settings
+from tests.conftest import reference
 
 pytestmark = pytest.mark.slow
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import reference
 
 from carepilot.bench import run_benchmark
+from tests.conftest import reference
 
 
 @pytest.mark.slow

@@ -57,10 +57,7 @@ def test_fit_predict_and_evaluate_work_on_a_small_csv(
     new = tmp_path / "new.csv"
     new.write_text("age,sex,egfr\n65,female,50\n52,,\n", encoding="utf-8")
     out = tmp_path / "pred.json"
-    assert (
-        _run(monkeypatch, "effects", "predict", "--model", str(model), "--csv", str(new), "--json", str(out))
-        == 0
-    )
+    assert _run(monkeypatch, "effects", "predict", "--model", str(model), "--csv", str(new), "--json", str(out)) == 0
     capsys.readouterr()  # the predict table
     rows = orjson.loads(out.read_bytes())
     assert len(rows) == 2
@@ -91,9 +88,7 @@ def test_a_bad_csv_gives_a_clear_error_and_a_non_zero_exit(
     assert code == 2
     err = capsys.readouterr().err
     assert "must be numeric" in err and "change" in err
-    code = _run(
-        monkeypatch, "effects", "fit", "--csv", str(bad), "--treatment", "drug", "--outcome", "change"
-    )
+    code = _run(monkeypatch, "effects", "fit", "--csv", str(bad), "--treatment", "drug", "--outcome", "change")
     assert code == 2
     assert "missing column" in capsys.readouterr().err
 

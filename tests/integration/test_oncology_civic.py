@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import reference
-
 from carepilot.knowledge.oncology import load_civic, match_biomarker, parse_biomarker
+from tests.conftest import reference
 
 
 def test_civic_dump_loads_and_matches_egfr_l858r_in_nsclc():

@@ -12,7 +12,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
-from tests.conftest import reference
 from typer.testing import CliRunner
 
 from carepilot.bench import run_benchmark
@@ -20,6 +19,7 @@ from carepilot.cli.app import app
 from carepilot.config import Settings
 from carepilot.knowledge.concepts import concept_map
 from carepilot.synth.population import SynthOptions, SynthSummary, generate
+from tests.conftest import reference
 
 N = 50
 
@@ -98,10 +98,7 @@ def test_every_observation_condition_and_medication_code_is_in_the_concept_map(b
                 unmapped[(c["system"], c["code"])] += 1
         elif r["resourceType"] in ("MedicationRequest", "MedicationDispense"):
             c = r["medicationCodeableConcept"]["coding"][0]
-            if (
-                cmap.lookup(c["system"], c["code"]) is None
-                and cmap.lookup_drug_text(c.get("display")) is None
-            ):
+            if cmap.lookup(c["system"], c["code"]) is None and cmap.lookup_drug_text(c.get("display")) is None:
                 unmapped[(c["system"], c["code"])] += 1
     assert not unmapped
 
@@ -122,9 +119,7 @@ def test_quantities_use_the_concepts_canonical_or_a_convertible_unit(bundle_run:
         units[(concept.key, q["unit"])] += 1
     assert units[("creatinine", "umol/L")] > 0
     assert units[("hba1c", "mmol/mol")] > 0
-    alt_share = units[("creatinine", "umol/L")] / (
-        units[("creatinine", "umol/L")] + units[("creatinine", "mg/dL")]
-    )
+    alt_share = units[("creatinine", "umol/L")] / (units[("creatinine", "umol/L")] + units[("creatinine", "mg/dL")])
     assert 0.03 < alt_share < 0.2
 
 
@@ -254,12 +249,8 @@ def test_lab_source_persons_map_to_ehr_persons_with_different_ids(bundle_run: tu
         assert row.patient_id != ehr.loc[row.person_id, "patient_id"]
         bundle = orjson.loads((out / "fhir" / "lab" / f"{row.patient_id}.json").read_bytes())
         patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
-        ehr_bundle = orjson.loads(
-            (out / "fhir" / "ehr" / f"{ehr.loc[row.person_id, 'patient_id']}.json").read_bytes()
-        )
-        ehr_patient = next(
-            e["resource"] for e in ehr_bundle["entry"] if e["resource"]["resourceType"] == "Patient"
-        )
+        ehr_bundle = orjson.loads((out / "fhir" / "ehr" / f"{ehr.loc[row.person_id, 'patient_id']}.json").read_bytes())
+        ehr_patient = next(e["resource"] for e in ehr_bundle["entry"] if e["resource"]["resourceType"] == "Patient")
         assert patient["identifier"][0]["system"] != ehr_patient["identifier"][0]["system"]
         assert patient["gender"] == ehr_patient["gender"]
 
@@ -303,9 +294,7 @@ def test_deterioration_is_preceded_by_drift_in_the_streams(tmp_path: Path) -> No
         if mine.empty:
             continue
         before = mine[mine.time < row.drift_start]["value"].mean()
-        late = mine[(mine.time > row.event_time - pd.Timedelta(days=1)) & (mine.time <= row.event_time)][
-            "value"
-        ]
+        late = mine[(mine.time > row.event_time - pd.Timedelta(days=1)) & (mine.time <= row.event_time)]["value"]
         if len(late) and before == before:
             rises.append(late.mean() - before)
     assert len(rises) >= 3
@@ -316,9 +305,7 @@ def test_vcf_carries_the_defining_positions_of_each_allele(tmp_path: Path) -> No
     data = reference("pharmcat", "main", "definition", "alleles")
     out = tmp_path / "vcf"
     summary = generate(
-        SynthOptions(
-            patients=40, seed=2, out=out, vcf=True, streams=False, workers=1, reference_data=data.parents[3]
-        )
+        SynthOptions(patients=40, seed=2, out=out, vcf=True, streams=False, workers=1, reference_data=data.parents[3])
     )
     assert summary.vcf_files == 40
     genotypes = pd.read_parquet(out / "truth" / "genotypes.parquet")

@@ -6,9 +6,7 @@ import numpy as np
 
 from carepilot.models.effects.learners import LearnerConfig
 
-SMALL = LearnerConfig(
-    n_trees=40, forest_trees=40, n_bootstrap=12, cv=2, random_state=0, families=("ridge", "gbm")
-)
+SMALL = LearnerConfig(n_trees=40, forest_trees=40, n_bootstrap=12, cv=2, random_state=0, families=("ridge", "gbm"))
 # Linear outcome models only: enough for the linear simulations of the policy tests, and fast.
 LINEAR = LearnerConfig(n_trees=40, forest_trees=40, n_bootstrap=12, cv=2, random_state=0, families=("ridge",))
 

@@ -62,9 +62,7 @@ def test_fourteen_full_days_are_fully_sufficient_and_half_the_readings_are_not()
 
 def test_one_minute_readings_count_once_per_five_minutes() -> None:
     times = T0 + np.arange(288 * 5) * 60.0  # one day at 1-minute cadence
-    assert data_sufficiency(times, times.max() - 14 * 86_400, times.max()) == pytest.approx(
-        288 / 4032, abs=1 / 4032
-    )
+    assert data_sufficiency(times, times.max() - 14 * 86_400, times.max()) == pytest.approx(288 / 4032, abs=1 / 4032)
 
 
 def test_only_the_last_fourteen_days_are_used() -> None:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.unit.effects_data import SMALL
 
 from carepilot.errors import IntegrityError, UnreadableInputError
 from carepilot.models.effects.artifact import EffectModelFile, load_model, save_model, sidecar
 from carepilot.models.effects.csvio import CsvColumnError, load_covariates, load_effect_table
 from carepilot.models.effects.engine import EffectEngine
+from tests.unit.effects_data import SMALL
 
 GOOD = """age,sex,egfr,arm,change
 61,female,72,a,-0.4

@@ -57,10 +57,10 @@ def test_an_unknown_decision_name_is_not_found() -> None:
 def test_a_decision_spec_and_a_frame_are_enough_to_fit_an_engine() -> None:
     import numpy as np
     import pandas as pd
-    from tests.unit.effects_data import SMALL
 
     from carepilot.errors import InputError
     from carepilot.models.effects.engine import fit_for_decision
+    from tests.unit.effects_data import SMALL
 
     spec = load_decision("antidepressant")
     rng = np.random.default_rng(0)

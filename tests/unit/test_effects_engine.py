@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.unit.effects_data import SMALL, planted
 
 from carepilot.errors import InputError, ModelError
 from carepilot.models.effects.engine import EffectEngine
+from tests.unit.effects_data import SMALL, planted
 
 
 @pytest.mark.parametrize("learner", ["linear_dml", "t_auto"])
@@ -35,12 +35,7 @@ def test_multi_arm_effects_have_one_column_per_non_reference_option() -> None:
     rng = np.random.default_rng(5)
     X = rng.normal(size=(600, 2))
     arm = rng.choice(["a", "b", "c"], size=600)
-    y = (
-        X[:, 0]
-        + np.where(arm == "b", 1.0, 0.0)
-        + np.where(arm == "c", -1.0 + X[:, 1], 0.0)
-        + rng.normal(size=600)
-    )
+    y = X[:, 0] + np.where(arm == "b", 1.0, 0.0) + np.where(arm == "c", -1.0 + X[:, 1], 0.0) + rng.normal(size=600)
     engine = EffectEngine(learner="linear_dml", reference="a", config=SMALL).fit(X, arm, y)
     assert engine.contrasts_ == ["b", "c"]
     tau = engine.effect(X[:50])

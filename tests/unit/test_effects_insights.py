@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
-from tests.unit.effects_data import SMALL
 
 from carepilot.domain.insight import InsightKind, Source
 from carepilot.models.effects.decision import load_decision
 from carepilot.models.effects.engine import EffectEngine
 from carepilot.models.effects.insights import BETTER, UNCLEAR, WORSE, rank_options, verdict
+from tests.unit.effects_data import SMALL
 
 AS_OF = datetime(2026, 1, 1, tzinfo=UTC)
 SOURCE = Source(id="effects-test", version="1", kind="model")
@@ -26,9 +26,7 @@ def test_verdict_calls_a_difference_only_when_the_interval_excludes_zero() -> No
     assert verdict(0.1, 0.5, lower_is_better=False) == BETTER
 
 
-def _diabetes_engine(
-    effects: dict[str, float], n: int = 900, seed: int = 0
-) -> tuple[EffectEngine, pd.DataFrame]:
+def _diabetes_engine(effects: dict[str, float], n: int = 900, seed: int = 0) -> tuple[EffectEngine, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     X = pd.DataFrame({"hba1c": rng.normal(8.0, 1.0, n), "egfr": rng.normal(70, 15, n)})
     arm = rng.choice(list(effects), size=n)
@@ -68,9 +66,7 @@ def test_no_clear_difference_when_the_interval_spans_zero() -> None:
 
 
 def test_contraindicated_options_are_removed_with_the_reason() -> None:
-    engine, _ = _diabetes_engine(
-        {"sulfonylurea": 0.0, "sglt2_inhibitor": -0.6, "dpp4_inhibitor": 0.0}, seed=2
-    )
+    engine, _ = _diabetes_engine({"sulfonylurea": 0.0, "sglt2_inhibitor": -0.6, "dpp4_inhibitor": 0.0}, seed=2)
     patient = pd.DataFrame({"hba1c": [8.0], "egfr": [70.0]})
 
     def kidney(option: str) -> list[str]:

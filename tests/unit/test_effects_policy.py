@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.unit.effects_data import LINEAR as SMALL
 
 from carepilot.errors import InputError
 from carepilot.models.effects.policy import (
@@ -14,6 +13,7 @@ from carepilot.models.effects.policy import (
     evaluate_rules,
     value_of,
 )
+from tests.unit.effects_data import LINEAR as SMALL
 
 
 def test_aipw_value_of_a_single_arm_matches_its_true_mean() -> None:

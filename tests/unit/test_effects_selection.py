@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from tests.unit.effects_data import SMALL, planted
 
 from carepilot.models.effects.selection import r_loss, select_by_cv
+from tests.unit.effects_data import SMALL, planted
 
 
 def test_r_loss_prefers_the_true_effect_over_a_constant() -> None:

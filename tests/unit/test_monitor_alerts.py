@@ -21,9 +21,7 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
 H = 3600.0
 
 
-def _cand(
-    rule: str = "resting_hr", hours: float = 0.0, severity: Severity = Severity.WARNING, pid: str = "p1"
-):
+def _cand(rule: str = "resting_hr", hours: float = 0.0, severity: Severity = Severity.WARNING, pid: str = "p1"):
     return AlertCandidate(
         patient_id=pid,
         rule=rule,
@@ -170,9 +168,7 @@ def test_burden_counts_alerts_per_patient_week() -> None:
 
 def test_rule_table_is_checked_when_parsed() -> None:
     with pytest.raises(InputError, match="tier"):
-        parse_rule_table(
-            '[rules.x]\nid = "x"\nversion = "1"\ntopic = "t"\ntiers.low = { severity = "info" }\n'
-        )
+        parse_rule_table('[rules.x]\nid = "x"\nversion = "1"\ntopic = "t"\ntiers.low = { severity = "info" }\n')
     with pytest.raises(InputError, match="evidence"):
         parse_rule_table(
             '[rules.x]\nid = "x"\nversion = "1"\ntopic = "t"\nevidence = ["nowhere"]\n'

@@ -71,9 +71,7 @@ def test_cgm_metrics_table_and_agp_png(tmp_path: Path) -> None:
 
 def test_cgm_metrics_without_cgm_readings_or_with_bad_json_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "hr.json"
-    path.write_bytes(
-        orjson.dumps([{"type": "heart_rate", "value": 60, "unit": "/min", "time": T0.isoformat()}])
-    )
+    path.write_bytes(orjson.dumps([{"type": "heart_rate", "value": 60, "unit": "/min", "time": T0.isoformat()}]))
     result = runner.invoke(app, ["monitor", "cgm-metrics", "--readings", str(path)])
     assert isinstance(result.exception, InputError)
     bad = tmp_path / "bad.json"
@@ -149,12 +147,7 @@ def _population(tmp_path: Path) -> Path:
     for pid, rise in (("syn-1", True), ("syn-2", False)):
         for i in range(24 * 48):
             when = T0 + timedelta(minutes=30 * i)
-            value = (
-                60
-                + (10 if 7 <= when.hour < 23 else 0)
-                + rng.normal(0, 3)
-                + (15 if rise and i >= 21 * 48 else 0)
-            )
+            value = 60 + (10 if 7 <= when.hour < 23 else 0) + rng.normal(0, 3) + (15 if rise and i >= 21 * 48 else 0)
             rows.append((pid, "heart_rate", when, round(value), "/min", "watch"))
     frame = pd.DataFrame(rows, columns=["patient_id", "type", "time", "value", "unit", "device"])
     (tmp_path / "streams").mkdir()

@@ -20,9 +20,7 @@ def _r(kind: str, when: datetime, value: float, unit: str) -> dict[str, object]:
     return {"type": kind, "time": when.isoformat(), "value": value, "unit": unit}
 
 
-def _heart_rate(
-    days: int, *, rise_from_day: int | None = None, rise: float = 15.0, seed: int = 1
-) -> list[dict]:
+def _heart_rate(days: int, *, rise_from_day: int | None = None, rise: float = 15.0, seed: int = 1) -> list[dict]:
     """Every 30 minutes: resting 60 bpm at night, 70 by day, +-3 bpm noise; optionally a rise at the end."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -217,9 +215,7 @@ def _steps(days: int, *, drop_from_day: int | None = None, seed: int = 2) -> lis
     rng = np.random.default_rng(seed)
     rows = []
     for d in range(days):
-        total = (
-            8000 * rng.lognormal(0, 0.1) * (0.3 if drop_from_day is not None and d >= drop_from_day else 1.0)
-        )
+        total = 8000 * rng.lognormal(0, 0.1) * (0.3 if drop_from_day is not None and d >= drop_from_day else 1.0)
         for h in range(7, 23):
             rows.append(_r("steps", T0 + timedelta(days=d, hours=h, minutes=59), round(total / 16), "/d"))
     return rows
@@ -271,9 +267,7 @@ def test_alerts_do_not_depend_on_how_the_stream_is_chunked() -> None:
     validated = validate_records(rows)
     whole = StreamProcessor(default_context=PatientContext(heart_failure=True)).process_batch(validated)
     runs = [
-        replay(
-            validated, StreamProcessor(default_context=PatientContext(heart_failure=True)), chunk_seconds=c
-        )
+        replay(validated, StreamProcessor(default_context=PatientContext(heart_failure=True)), chunk_seconds=c)
         for c in (300.0, 3600.0, 86_400.0)
     ]
     expected = [(a.patient_id, a.rule, a.triggered_at, a.action) for a in whole]

@@ -29,9 +29,7 @@ def test_respiratory_rate_bands(rr: float, points: int) -> None:
     assert score_respiratory_rate(rr) == points
 
 
-@pytest.mark.parametrize(
-    ("spo2", "points"), [(70, 3), (91, 3), (92, 2), (93, 2), (94, 1), (95, 1), (96, 0), (100, 0)]
-)
+@pytest.mark.parametrize(("spo2", "points"), [(70, 3), (91, 3), (92, 2), (93, 2), (94, 1), (95, 1), (96, 0), (100, 0)])
 def test_spo2_scale1_bands(spo2: float, points: int) -> None:
     assert score_spo2_scale1(spo2) == points
 

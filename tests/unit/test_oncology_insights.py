@@ -26,13 +26,9 @@ def patient(variants: tuple[str, ...], tumors: tuple[str, ...] = ("nsclc",), msi
     ]
     if msi is not None:
         measurements.append(
-            Measurement(
-                "msi", "msi", Coding("urn:test", "msi"), datetime(2025, 11, 1), None, None, text_value=msi
-            )
+            Measurement("msi", "msi", Coding("urn:test", "msi"), datetime(2025, 11, 1), None, None, text_value=msi)
         )
-    problems = tuple(
-        Problem(f"c-{t}", t, Coding("urn:test", t), datetime(2025, 10, 1), None, "active") for t in tumors
-    )
+    problems = tuple(Problem(f"c-{t}", t, Coding("urn:test", t), datetime(2025, 10, 1), None, "active") for t in tumors)
     return PatientProfile(
         Demographics("synthetic-o", date(1958, 1, 1), "female"),
         AS_OF,

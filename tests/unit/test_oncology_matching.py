@@ -116,9 +116,7 @@ def test_tumour_aliases():
         tumor_key("liver")
 
 
-def _row(
-    eid, gene, variant, disease, drugs, level="B", sig="Sensitivity", etype="Predictive", direction="Supports"
-):
+def _row(eid, gene, variant, disease, drugs, level="B", sig="Sensitivity", etype="Predictive", direction="Supports"):
     return {
         "evidence_id": eid,
         "gene": gene,

@@ -13,8 +13,7 @@ AS_OF = datetime(2026, 1, 15)
 
 def allergic_to(*allergens: str, status: str = "active") -> PatientProfile:
     allergies = tuple(
-        Allergy(f"a-{k}", k, Coding("urn:test", k), datetime(2020, 1, 1), clinical_status=status)
-        for k in allergens
+        Allergy(f"a-{k}", k, Coding("urn:test", k), datetime(2020, 1, 1), clinical_status=status) for k in allergens
     )
     return PatientProfile(Demographics("synthetic-a", date(1980, 1, 1), "female"), AS_OF, allergies=allergies)
 

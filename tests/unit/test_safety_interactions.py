@@ -16,14 +16,10 @@ AS_OF = datetime(2026, 1, 15)
 def patient(*active: str, ended: tuple[str, ...] = ()) -> PatientProfile:
     meds = [Medication(f"m-{k}", k, Coding("urn:test", k), "active", datetime(2025, 1, 1)) for k in active]
     meds += [
-        Medication(
-            f"m-{k}", k, Coding("urn:test", k), "completed", datetime(2024, 1, 1), ended=datetime(2024, 2, 1)
-        )
+        Medication(f"m-{k}", k, Coding("urn:test", k), "completed", datetime(2024, 1, 1), ended=datetime(2024, 2, 1))
         for k in ended
     ]
-    return PatientProfile(
-        Demographics("synthetic-i", date(1970, 1, 1), "male"), AS_OF, medications=tuple(meds)
-    )
+    return PatientProfile(Demographics("synthetic-i", date(1970, 1, 1), "male"), AS_OF, medications=tuple(meds))
 
 
 def topics(results) -> set[str]:

@@ -55,9 +55,7 @@ def test_kidney_equations_reject_bad_input():
 
 
 def _obs(concept, value, unit):
-    return Measurement(
-        f"obs-{concept}", concept, Coding("urn:test", concept), datetime(2026, 1, 10), value, unit
-    )
+    return Measurement(f"obs-{concept}", concept, Coding("urn:test", concept), datetime(2026, 1, 10), value, unit)
 
 
 def patient(*measurements, sex="female", born=date(1951, 1, 1)):

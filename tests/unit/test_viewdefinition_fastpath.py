@@ -15,9 +15,7 @@ RESOURCES: list[dict[str, Any]] = [
         "resourceType": "Observation",
         "id": "o1",
         "status": "final",
-        "category": [
-            {"coding": [{"system": "cat", "code": "vital-signs"}, {"system": "other", "code": "x"}]}
-        ],
+        "category": [{"coding": [{"system": "cat", "code": "vital-signs"}, {"system": "other", "code": "x"}]}],
         "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2", "display": "Height"}]},
         "subject": {"reference": "Patient/p1"},
         "effectivePeriod": {"start": "2020-01-01", "end": "2020-01-02"},

@@ -71,9 +71,7 @@ def test_a_minimal_view_compiles_with_its_columns_in_order() -> None:
         ),
     ],
 )
-def test_invalid_views_are_refused_with_a_message_naming_the_problem(
-    definition: dict[str, Any], fragment: str
-) -> None:
+def test_invalid_views_are_refused_with_a_message_naming_the_problem(definition: dict[str, Any], fragment: str) -> None:
     with pytest.raises(InvalidViewDefinition) as caught:
         parse_view(definition)
     assert fragment in str(caught.value)
@@ -89,13 +87,7 @@ def test_constants_are_available_to_paths_and_shared_with_unionall_branches() ->
     compiled = parse_view(
         view(
             constant=[{"name": "use", "valueCode": "official"}, {"name": "n", "valueInteger": 2}],
-            select=[
-                {
-                    "unionAll": [
-                        {"forEach": "name.where(use = %use)", "column": [{"name": "f", "path": "family"}]}
-                    ]
-                }
-            ],
+            select=[{"unionAll": [{"forEach": "name.where(use = %use)", "column": [{"name": "f", "path": "family"}]}]}],
         )
     )
     assert compiled.constants == {"use": "official", "n": 2}

@@ -144,9 +144,7 @@ def test_rows_stream_one_resource_at_a_time() -> None:
 
 def test_a_non_object_resource_is_an_input_error_naming_its_position() -> None:
     with pytest.raises(InputError, match="#1"):
-        run_view(
-            {"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]}]}, [PATIENTS[0], 7]
-        )
+        run_view({"resource": "Patient", "select": [{"column": [{"name": "id", "path": "id"}]}]}, [PATIENTS[0], 7])
 
 
 def test_a_compiled_view_pickles_for_use_in_worker_processes() -> None:

@@ -68,8 +68,7 @@ def test_bundled_views_load_into_duckdb_and_join_on_patient_keys() -> None:
         con.execute(f'INSERT INTO "{name}" SELECT * FROM incoming')
         con.unregister("incoming")
     joined = con.execute(
-        "SELECT d.gender, o.value FROM observations o "
-        "JOIN patient_demographics d USING (patient_id) ORDER BY 1"
+        "SELECT d.gender, o.value FROM observations o JOIN patient_demographics d USING (patient_id) ORDER BY 1"
     ).fetchall()
     assert joined == [("female", 5.4), ("male", 7.1)]
 
@@ -80,9 +79,7 @@ def test_unsafe_table_names_and_type_tags_are_refused() -> None:
     view = parse_view(
         {
             "resource": "Patient",
-            "select": [
-                {"column": [{"name": "a", "path": "id", "tag": [{"name": "ansi/type", "value": "INT); --"}]}]}
-            ],
+            "select": [{"column": [{"name": "a", "path": "id", "tag": [{"name": "ansi/type", "value": "INT); --"}]}]}],
         }
     )
     with pytest.raises(InputError):

@@ -18,9 +18,7 @@ from carepilot.knowledge.warfarin import (
 AS_OF = datetime(2026, 1, 15, 9, 0)
 
 
-def _obs(
-    concept: str, value: float | None = None, text: str | None = None, unit: str | None = None
-) -> Measurement:
+def _obs(concept: str, value: float | None = None, text: str | None = None, unit: str | None = None) -> Measurement:
     return Measurement(
         f"obs-{concept}-{text or value}",
         concept,

@@ -23,9 +23,7 @@ from carepilot.monitoring.replay import contexts_from_patients, score_alerts, tr
 from carepilot.monitoring.replay import replay as replay_stream
 
 log = logging.getLogger(__name__)
-monitor_app = typer.Typer(
-    help="Continuous monitoring: CGM metrics, NEWS2, stream replay (docs/monitoring.md)."
-)
+monitor_app = typer.Typer(help="Continuous monitoring: CGM metrics, NEWS2, stream replay (docs/monitoring.md).")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
@@ -60,16 +58,10 @@ def _read_json_list(path: Path) -> list[Any]:
 
 @monitor_app.command("cgm-metrics")
 def cgm_metrics_command(
-    readings: Annotated[
-        Path, typer.Option("--readings", help="JSON list of CGM readings (type, value, unit, time).")
-    ],
+    readings: Annotated[Path, typer.Option("--readings", help="JSON list of CGM readings (type, value, unit, time).")],
     json_out: JsonFlag = False,
-    period_days: Annotated[
-        float, typer.Option("--period-days", help="Period ending at the last reading.")
-    ] = 14.0,
-    agp: Annotated[
-        Path | None, typer.Option("--agp", help="Also write the AGP chart to this PNG file.")
-    ] = None,
+    period_days: Annotated[float, typer.Option("--period-days", help="Period ending at the last reading.")] = 14.0,
+    agp: Annotated[Path | None, typer.Option("--agp", help="Also write the AGP chart to this PNG file.")] = None,
     utc_offset_minutes: Annotated[
         int, typer.Option("--utc-offset-minutes", help="Patient's clock for the AGP time of day (e.g. 60).")
     ] = 0,
@@ -86,8 +78,7 @@ def cgm_metrics_command(
     if not is_cgm.any():
         reasons = validated.reasons()
         raise InputError(
-            f"{readings} holds no valid cgm_glucose readings "
-            f"({len(rows)} rows; rejected: {reasons or 'none'})"
+            f"{readings} holds no valid cgm_glucose readings ({len(rows)} rows; rejected: {reasons or 'none'})"
         )
     if period_days <= 0:
         raise InputError("--period-days must be positive")
@@ -104,9 +95,7 @@ def cgm_metrics_command(
     if agp is not None:
         from carepilot.monitoring.plots import render_agp_png
 
-        profile = ambulatory_glucose_profile(
-            b.time[is_cgm], b.value[is_cgm], utc_offset_minutes=utc_offset_minutes
-        )
+        profile = ambulatory_glucose_profile(b.time[is_cgm], b.value[is_cgm], utc_offset_minutes=utc_offset_minutes)
         agp.parent.mkdir(parents=True, exist_ok=True)
         agp.write_bytes(render_agp_png(profile, metrics))
         result["agp_png"] = str(agp)
@@ -146,12 +135,8 @@ def news2_command(
     consciousness: Annotated[
         str, typer.Option("--consciousness", help="ACVPU: A (alert), C (new confusion), V, P or U.")
     ] = "A",
-    oxygen: Annotated[
-        bool, typer.Option("--oxygen/--air", help="On supplemental oxygen or breathing air.")
-    ] = False,
-    scale: Annotated[
-        int, typer.Option("--scale", help="SpO2 scale: 1, or 2 for a prescribed 88-92% target.")
-    ] = 1,
+    oxygen: Annotated[bool, typer.Option("--oxygen/--air", help="On supplemental oxygen or breathing air.")] = False,
+    scale: Annotated[int, typer.Option("--scale", help="SpO2 scale: 1, or 2 for a prescribed 88-92% target.")] = 1,
     json_out: JsonFlag = False,
 ) -> None:
     """NEWS2 (Royal College of Physicians 2017): aggregate score and clinical risk band."""
@@ -184,12 +169,8 @@ def news2_command(
 def replay_command(
     directory: Annotated[Path, typer.Argument(help="Population folder with streams/readings.parquet.")],
     json_out: JsonFlag = False,
-    patients: Annotated[
-        int, typer.Option("--patients", help="Replay only the first N patients (0 = all).")
-    ] = 0,
-    tier: Annotated[
-        str, typer.Option("--tier", help="Risk tier for every patient: low, medium, high.")
-    ] = "medium",
+    patients: Annotated[int, typer.Option("--patients", help="Replay only the first N patients (0 = all).")] = 0,
+    tier: Annotated[str, typer.Option("--tier", help="Risk tier for every patient: low, medium, high.")] = "medium",
     tolerance_hours: Annotated[
         float, typer.Option("--tolerance-hours", help="An alert this long before drift_start still counts.")
     ] = 24.0,

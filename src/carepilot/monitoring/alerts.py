@@ -331,9 +331,7 @@ class AlertPolicy:
         self.burden.raised[candidate.patient_id] += 1
         return alert
 
-    def _escalate(
-        self, ep: _Episode, candidate: AlertCandidate, rule: RuleSpec, target: Severity, why: str
-    ) -> Alert:
+    def _escalate(self, ep: _Episode, candidate: AlertCandidate, rule: RuleSpec, target: Severity, why: str) -> Alert:
         # The firing signal first, then the other signals gathered in this episode.
         factors = (*candidate.factors, *(f for f in ep.factors if f not in candidate.factors))
         alert = self._build(candidate, rule, target, Outcome.ESCALATED, ep.alert_ids[-1], factors, why)

@@ -232,9 +232,7 @@ class Ingested:
 class PatientMonitor:
     """Per-patient state and rule evaluation; fed readings in time order by ``StreamProcessor``."""
 
-    def __init__(
-        self, patient_id: str, context: PatientContext, table: RuleTable, max_lateness: float
-    ) -> None:
+    def __init__(self, patient_id: str, context: PatientContext, table: RuleTable, max_lateness: float) -> None:
         self.patient_id = patient_id
         self.table = table
         self.lateness = max_lateness
@@ -431,9 +429,7 @@ class PatientMonitor:
                 th,
                 t,
                 title=f"Oxygen saturation {-cmp.delta:.0f} points below personal baseline",
-                detail=_detail(
-                    phrase, cmp, "Check respiratory rate, breathlessness and a spot SpO2 reading."
-                ),
+                detail=_detail(phrase, cmp, "Check respiratory rate, breathlessness and a spot SpO2 reading."),
                 factors=(Factor("oxygen saturation", round(cmp.delta, 1), phrase),),
                 confidence=_confidence(cmp, th["z"], th["baseline_days"]),
                 value=round(current, 1),
@@ -456,9 +452,7 @@ class PatientMonitor:
             return
         s.fired_at = t
         scale = self.context.spo2_scale
-        phrase = (
-            f"SpO2 {v:.0f}% on {s.run} consecutive readings (NEWS2 scale {scale} threshold <= {limit:.0f}%)"
-        )
+        phrase = f"SpO2 {v:.0f}% on {s.run} consecutive readings (NEWS2 scale {scale} threshold <= {limit:.0f}%)"
         out.append(
             self._candidate(
                 rule,
@@ -507,8 +501,7 @@ class PatientMonitor:
                 factors=(Factor("body weight", round(gain, 2), phrase),),
                 confidence=Confidence(
                     "moderate",
-                    f"Guideline threshold ({limit:g} kg) on home-scale weights; "
-                    "not a calibrated probability.",
+                    f"Guideline threshold ({limit:g} kg) on home-scale weights; not a calibrated probability.",
                 ),
                 value=round(v, 2),
                 unit="kg",
@@ -591,9 +584,7 @@ class PatientMonitor:
 
     # ---- rules evaluated when a day closes ----
 
-    def _on_days_closed(
-        self, k: int, s: _Series, days: list[DaySummary], t: float, out: list[AlertCandidate]
-    ) -> None:
+    def _on_days_closed(self, k: int, s: _Series, days: list[DaySummary], t: float, out: list[AlertCandidate]) -> None:
         if k == Kind.HEART_RATE:
             for d in days:
                 self._trend("resting_hr_trend", s, d, _p25, self.hr_cusum, t, out)
@@ -626,14 +617,11 @@ class PatientMonitor:
         if cusum.direction > 0:
             what, unit = "Resting heart rate", "bpm"
             phrase = (
-                f"resting HR trending up over {n} days "
-                f"(today {cmp.current:.0f} vs baseline {cmp.center:.0f} {unit})"
+                f"resting HR trending up over {n} days (today {cmp.current:.0f} vs baseline {cmp.center:.0f} {unit})"
             )
         else:
             what, unit = "Activity", "steps"
-            phrase = (
-                f"steps trending down over {n} days (today {cmp.current:,.0f} vs baseline {cmp.center:,.0f})"
-            )
+            phrase = f"steps trending down over {n} days (today {cmp.current:,.0f} vs baseline {cmp.center:,.0f})"
         out.append(
             self._candidate(
                 rule,
@@ -805,9 +793,7 @@ class StreamProcessor:
         keep = b.patient_id == patient_id
         if not keep.all():
             wrong = [
-                Rejection(
-                    int(i), Reason.WRONG_PATIENT, "reading names another patient than the stream", patient_id
-                )
+                Rejection(int(i), Reason.WRONG_PATIENT, "reading names another patient than the stream", patient_id)
                 for i in b.index[~keep]
             ]
             validated = Validated(b.take(keep), sorted(validated.rejected + wrong, key=lambda r: r.index))

@@ -78,9 +78,7 @@ SPECS: dict[str, TypeSpec] = {
     for s in (
         TypeSpec(ReadingType.HEART_RATE, Kind.HEART_RATE, "heart_rate", "/min", 20.0, 300.0),
         # Step counts arrive per interval or per day; both are counts, summed per day downstream.
-        TypeSpec(
-            ReadingType.STEPS, Kind.STEPS, "steps", "/d", 0.0, 100_000.0, ("1", "{count}", "steps", "count")
-        ),
+        TypeSpec(ReadingType.STEPS, Kind.STEPS, "steps", "/d", 0.0, 100_000.0, ("1", "{count}", "steps", "count")),
         TypeSpec(ReadingType.SPO2, Kind.SPO2, "spo2", "%", 50.0, 100.0),
         TypeSpec(ReadingType.WEIGHT, Kind.WEIGHT, "body_weight", "kg", 20.0, 400.0),
         TypeSpec(ReadingType.CGM_GLUCOSE, Kind.CGM_GLUCOSE, "cgm_glucose", "mg/dL", 20.0, 600.0),
@@ -129,9 +127,7 @@ class ReadingBatch:
 
     def take(self, rows: np.ndarray | slice) -> ReadingBatch:
         """The rows selected by an index or boolean array."""
-        return ReadingBatch(
-            self.patient_id[rows], self.kind[rows], self.time[rows], self.value[rows], self.index[rows]
-        )
+        return ReadingBatch(self.patient_id[rows], self.kind[rows], self.time[rows], self.value[rows], self.index[rows])
 
     @staticmethod
     def empty() -> ReadingBatch:
@@ -293,9 +289,7 @@ def validate_columns(
             text = f"unit {unit[i]!r} cannot be converted to {SPEC_BY_KIND[int(kind[i])].unit} for {type_[i]}"
         rejected[i] = Rejection(i, code, text, _str_or_none(pid[i]), _str_or_none(type_[i]))
     keep = reason == 0
-    batch = ReadingBatch(
-        pid[keep], kind[keep], times[keep], converted[keep], np.flatnonzero(keep).astype(np.int64)
-    )
+    batch = ReadingBatch(pid[keep], kind[keep], times[keep], converted[keep], np.flatnonzero(keep).astype(np.int64))
     return Validated(batch, [rejected[i] for i in sorted(rejected)])
 
 
@@ -409,9 +403,7 @@ def validate_records(
     )
 
 
-def validate_frame(
-    frame: pd.DataFrame, *, not_after: float | None = None, assume_utc: bool = False
-) -> Validated:
+def validate_frame(frame: pd.DataFrame, *, not_after: float | None = None, assume_utc: bool = False) -> Validated:
     """Validate a readings table (columns patient_id, type, time, value, unit), e.g. read from Parquet.
 
     A ``time`` column without a timezone is rejected row by row as naive, unless ``assume_utc`` says the

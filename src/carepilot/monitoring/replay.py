@@ -82,9 +82,7 @@ def replay(
     return run
 
 
-def contexts_from_patients(
-    frame: pd.DataFrame, default: PatientContext | None = None
-) -> dict[str, PatientContext]:
+def contexts_from_patients(frame: pd.DataFrame, default: PatientContext | None = None) -> dict[str, PatientContext]:
     """Per-patient context from a patient table with ``patient_id`` and a boolean ``heart_failure`` column.
 
     Only the recorded diagnosis is taken, never an outcome; patients without the column keep ``default``.
@@ -111,9 +109,7 @@ def truth_events(frame: pd.DataFrame) -> list[TruthEvent]:
             drift = event
         drift = drift.tz_localize("UTC") if drift.tzinfo is None else drift
         event = event.tz_localize("UTC") if event.tzinfo is None else event
-        out.append(
-            TruthEvent(str(row.patient_id), drift.to_pydatetime(warn=False), event.to_pydatetime(warn=False))
-        )
+        out.append(TruthEvent(str(row.patient_id), drift.to_pydatetime(warn=False), event.to_pydatetime(warn=False)))
     return out
 
 
@@ -179,9 +175,7 @@ def score_alerts(
             detected_observable += 1 if seen is not None and seen[i] else 0
             leads.append((hi - min(hits)) / HOUR)
     true_alerts = sum(
-        1
-        for a in alerts
-        if any(lo <= a.triggered_at.timestamp() <= hi for lo, hi in windows.get(a.patient_id, []))
+        1 for a in alerts if any(lo <= a.triggered_at.timestamp() <= hi for lo, hi in windows.get(a.patient_id, []))
     )
     weeks = burden.patient_weeks
     n = len(alerts)
