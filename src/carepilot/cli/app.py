@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from carepilot.cli import bench
+from carepilot.cli import bench, models
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 
 # One line per command module; each module exposes ``register(app)``.
 bench.register(app)
+models.register(app)
 
 
 def main() -> None:
