@@ -34,6 +34,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupShuffleSplit, KFold, StratifiedShuffleSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
 from carepilot.errors import InputError, ModelError
@@ -157,7 +158,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+    def __sklearn_tags__(self) -> Tags:
+        """Binary only; accepts missing values and categorical columns."""
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         tags.input_tags.allow_nan = True
@@ -235,12 +237,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         """Categorical columns as strings (missing kept as NaN), numeric as float."""
         out = X.copy()
         for c in self.categorical_:
-            out[c] = (
-                out[c]
-                .astype("object")
-                .where(out[c].notna(), np.nan)
-                .map(lambda v: v if isinstance(v, float) and np.isnan(v) else str(v))
-            )
+            present = out[c].notna()
+            out[c] = out[c].astype(str).where(present, np.nan)
         for c in self.numeric_:
             try:
                 out[c] = pd.to_numeric(out[c]).astype(float)
@@ -273,9 +271,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         if self.numeric_:
             parts.append(("num", Pipeline(numeric_steps), list(self.numeric_)))
         if low:
-            onehot = OneHotEncoder(
-                handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False
-            )
+            # No infrequent-level grouping: its counting runs in pure Python on object columns.
+            onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
             impute = SimpleImputer(strategy="constant", fill_value="missing")
             parts.append(("cat", Pipeline([("impute", impute), ("onehot", onehot)]), low))
         if high:
@@ -287,7 +284,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
 
     def _model(self, params: Mapping[str, Any]) -> Any:
         if self.estimator == "logistic":
-            return LogisticRegression(max_iter=3000, **params)
+            # Newton-Cholesky: exact and fast when rows far outnumber the (one-hot) columns.
+            return LogisticRegression(solver="newton-cholesky", max_iter=200, **params)
         merged = {**_LGBM_BASE, **params}
         return lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **merged)
 
