@@ -13,12 +13,14 @@ A past encounter's readmission label is known by the time of any later admission
 describes happened on or before that later admission), so it is history, not leakage.
 
 Options: ``sample`` (number of encounters, drawn by patient), ``folds`` (default 5), ``seed``, ``plots``
-(folder for the calibration PNG), ``bootstrap`` (refits per fold for interval width; default 0).
+(folder for the calibration PNG), ``bootstrap`` (refits per fold for interval width; default 0), ``card``
+(folder for a model card, JSON and markdown, built from the cross-validated results).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from carepilot.bench import BenchReport, environment, peak_rss_mb, require_reference
 from carepilot.config import Settings
+from carepilot.models.cards import ModelCard, representation
 from carepilot.models.fairness import subgroup_metrics
 from carepilot.models.metrics import binary_metrics
 from carepilot.models.plots import plot_calibration
@@ -41,6 +44,16 @@ MEDICATIONS = [
     "glimepiride-pioglitazone", "metformin-rosiglitazone", "metformin-pioglitazone",
 ]  # fmt: skip
 HEADLINE = "lightgbm"
+FEATURES = (
+    "age_years", "gender", "race", "admission_type", "discharge_disposition", "admission_source",
+    "payer_code",
+    "medical_specialty", "time_in_hospital", "num_lab_procedures", "num_procedures", "num_medications",
+    "number_outpatient", "number_emergency", "number_inpatient", "total_prior_visits", "number_diagnoses",
+    "max_glu_serum", "a1c_result", "medications_given", "medications_changed", "insulin", "metformin",
+    "medication_change", "diabetes_medication", "prior_encounters", "prior_readmit_30d", "prior_readmit_any",
+    "prior_days_in_hospital", "prior_inpatient_recorded", "diag_1_group", "diag_2_group", "diag_3_group",
+    "diag_1_code", "diag_2_code",
+)  # fmt: skip
 BASELINES = {
     "literature range (Strack 2014 and follow-ups)": {"auroc_low": 0.64, "auroc_high": 0.68},
     "L2 logistic, patient-grouped CV": {"auroc": 0.665},
@@ -142,7 +155,7 @@ def build_features(raw: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndar
     features["diag_1_code"] = df["diag_1"].str.split(".").str[0]  # 3-digit code, target-encoded in folds
     features["diag_2_code"] = df["diag_2"].str.split(".").str[0]
     demographics = pd.DataFrame({"sex": features["gender"], "race": features["race"], "age_band": df["age"]})
-    return features, y, groups, demographics
+    return features[list(FEATURES)], y, groups, demographics
 
 
 def _summary(per_fold: list[dict[str, float]], pooled: dict[str, float]) -> dict[str, Any]:
@@ -154,6 +167,63 @@ def _summary(per_fold: list[dict[str, float]], pooled: dict[str, float]) -> dict
         out[f"{k}_folds"] = [round(v, 4) for v in vals]
     out["pooled"] = {k: round(v, 4) for k, v in pooled.items()}
     return out
+
+
+def model_card(metrics: dict[str, Any], demographics: pd.DataFrame, folds: int) -> ModelCard:
+    """Model card of the LightGBM readmission model from its cross-validated results."""
+    keys = ("auroc", "auroc_sd", "auprc", "brier", "calibration_slope", "calibration_slope_sd")
+    headline = {k: metrics[k] for k in (*keys, "calibration_intercept")}
+    pooled = metrics[HEADLINE]["pooled"]
+    headline.update({k: v for k, v in pooled.items() if k.startswith("net_benefit")})
+    return ModelCard(
+        model_id="readmission-30d-diabetes",
+        version="cv",
+        title="30-day readmission after a diabetes inpatient encounter",
+        outcome="readmission within 30 days of discharge",
+        model_type="LightGBM gradient boosting, Platt or isotonic calibration chosen on validation data",
+        training_window="1999-2008 (encounter dates are not in the data set)",
+        training_population="Inpatient encounters of patients with diabetes at 130 US hospitals "
+        "(UCI Diabetes 130-US hospitals, Strack et al. 2014)",
+        intended_use="Estimate, at discharge, the probability of readmission within 30 days to prioritise "
+        "discharge planning and follow-up calls",
+        intended_users="Discharge planners, ward clinicians and care managers",
+        intended_population="Adult inpatients with diabetes, length of stay 1-14 days, not discharged to "
+        "hospice and alive at discharge",
+        out_of_scope=[
+            "Patients discharged to hospice or who died (excluded from training)",
+            "Children and adolescents (under 1% of training encounters)",
+            "Deciding whether to admit or to discharge a patient",
+            "Hospitals outside the US or care after 2008 without local validation",
+        ],
+        limitations=[
+            "Modest discrimination (AUROC about 0.68): many readmissions get low predicted risk",
+            "No encounter dates: 'earlier encounters' follow encounter_id order",
+            "Readmissions to hospitals outside the data set are not seen",
+            "Discrimination falls with age (AUROC about 0.60 in patients over 90)",
+            "No external validation",
+        ],
+        metrics=headline,
+        subgroups=metrics["subgroups"],
+        training_data={
+            "source": "UCI Diabetes 130-US hospitals 1999-2008, CC BY 4.0",
+            "n": len(demographics),
+            "inclusion_exclusion": "All encounters in the data set (diabetic inpatients, stays of 1-14 days, "
+            "laboratory tests and medications recorded) except discharge dispositions 11, 13, 14, 19, 20, 21 "
+            "(expired or hospice)",
+            "demographics": representation(demographics),
+            "relevance": "US hospital inpatients 1999-2008; practice, coding (ICD-9) and populations have "
+            "changed since, so a deploying site must validate locally",
+        },
+        features=list(FEATURES),
+        demographic_features={"race": "race", "gender": "sex", "age_years": "date of birth"},
+        methods={
+            "validation": f"{folds}-fold cross-validation grouped by patient, mean over test folds",
+            "calibration": "Platt or isotonic, chosen by cross-fitted Brier score on a calibration split",
+            "interval": "percentile bootstrap over model refits (Efron & Tibshirani 1993)",
+            "explanation": "SHAP TreeExplainer, summed per input feature, in percentage points of risk",
+        },
+        created=datetime.now(UTC).date().isoformat(),
+    )
 
 
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:
@@ -229,6 +299,13 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             f"30-day readmission: out-of-fold calibration ({folds} folds)",
         )
         notes.append(f"calibration plot written to {png}")
+    if "card" in options:
+        card = model_card(metrics, demo, folds)
+        folder = Path(options["card"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "readmission_card.json").write_text(card.to_json(), encoding="utf-8")
+        (folder / "readmission_card.md").write_text(card.to_markdown(), encoding="utf-8")
+        notes.append(f"model card written to {folder}")
     return BenchReport(
         benchmark="readmission",
         dataset="diabetes130 (UCI Diabetes 130-US hospitals, 1999-2008)",

@@ -14,7 +14,7 @@ def test_subgroup_values_and_gaps_match_hand_computation() -> None:
     y = np.array([1, 1, 0, 0, 1, 1, 0, 0])
     p = np.array([0.9, 0.1, 0.2, 0.1, 0.9, 0.8, 0.7, 0.6])
     sex = pd.DataFrame({"sex": ["F"] * 4 + ["M"] * 4})
-    (report,) = subgroup_metrics(y, p, sex, threshold=0.5, min_group=2)
+    (report,) = subgroup_metrics(y, p, sex, threshold=0.5, min_group=2, min_events=1)
     f, m = report.table.loc["F"], report.table.loc["M"]
     assert f["n"] == 4 and f["events"] == 2
     assert f["fnr"] == pytest.approx(0.5)  # one of two events below 0.5
@@ -38,6 +38,17 @@ def test_small_groups_report_no_auroc_and_missing_values_form_a_group() -> None:
     assert np.isnan(report.table.loc["missing", "auroc"])
     assert "| race | missing |" in subgroup_markdown([report])
     assert report.to_dict()["groups"][1]["auroc"] is None
+
+
+def test_largest_gap_ignores_groups_below_the_minimum_size() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 203)
+    p = np.clip(y * 0.3 + 0.35, 0, 1)
+    p[-3:] = 0.99  # three patients with an unrecorded sex, badly over-predicted
+    sex = pd.DataFrame({"sex": ["F"] * 100 + ["M"] * 100 + [None] * 3})
+    (report,) = subgroup_metrics(y, p, sex, min_group=30)
+    assert report.table.loc["missing", "calibration_in_the_large"] < -0.3
+    assert report.largest_gap["calibration_in_the_large"] < 0.1
 
 
 def test_mismatched_lengths_are_an_input_error() -> None:

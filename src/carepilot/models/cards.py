@@ -240,12 +240,13 @@ class ModelCard:
             ]
             for rep in self.subgroups:
                 for row in rep.get("groups", []):
-                    cells = [row.get(k) for k in ("n", "events", "auroc", "fnr", "calibration_in_the_large")]
-                    shown = ["n/a" if c is None else f"{c:.3g}" for c in cells]
+                    counts = [f"{int(row.get(k) or 0):,}" for k in ("n", "events")]
+                    rates = [row.get(k) for k in ("auroc", "fnr", "calibration_in_the_large")]
+                    shown = counts + ["n/a" if c is None else f"{c:.3f}" for c in rates]
                     lines.append(f"| {rep['attribute']} | {row['group']} | " + " | ".join(shown) + " |")
                 gap = rep.get("largest_gap", {})
                 shown_gap = [
-                    "n/a" if gap.get(k) is None else f"{gap[k]:.3g}"
+                    "n/a" if gap.get(k) is None else f"{gap[k]:.3f}"
                     for k in ("auroc", "fnr", "calibration_in_the_large")
                 ]
                 lines.append(f"| {rep['attribute']} | *largest gap* | | | " + " | ".join(shown_gap) + " |")

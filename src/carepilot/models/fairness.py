@@ -2,9 +2,11 @@
 
 Per group (sex, race, ethnicity, age band, site: whichever columns are given): patients, events, AUROC,
 false-negative rate at a decision threshold, and calibration-in-the-large as observed minus mean predicted
-risk (Van Calster et al. 2019). The largest gap between groups of each metric is ``MetricFrame.difference()``.
-Groups smaller than ``min_group`` or with a single outcome class report AUROC as missing rather than a
-misleading number.
+risk (Van Calster et al. 2019). The largest gap of each metric is the max-min spread over the groups with
+at least ``min_group`` patients (what ``MetricFrame.difference()`` reports, restricted to those groups; it
+is computed from ``by_group`` because Fairlearn has no size filter), so a handful of
+patients with an unrecorded value cannot dominate it. AUROC is reported as missing for groups smaller than
+``min_group`` or with fewer than ``min_events`` events or non-events, rather than as a misleading number.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def subgroup_metrics(
     groups: pd.DataFrame | Mapping[str, Any],
     threshold: float = 0.2,
     min_group: int = 30,
+    min_events: int = 5,
 ) -> list[SubgroupReport]:
     """Subgroup AUROC, false-negative rate at ``threshold`` and calibration-in-the-large per attribute."""
     y = np.asarray(y_true, dtype=int)
@@ -63,7 +66,8 @@ def subgroup_metrics(
         )
 
     def auroc(yt: np.ndarray, yp: np.ndarray) -> float:
-        if len(yt) < min_group or len(np.unique(yt)) < 2:
+        events = int(np.sum(yt))
+        if len(yt) < min_group or min(events, len(yt) - events) < min_events:
             return float("nan")
         return float(roc_auc_score(yt, yp))
 
@@ -87,8 +91,11 @@ def subgroup_metrics(
         values = frame[column].astype("object").where(frame[column].notna(), "missing").astype(str)
         mf = MetricFrame(metrics=metrics, y_true=y, y_pred=p, sensitive_features=values)
         table = mf.by_group
-        gaps = mf.difference(method="between_groups")
-        largest = {k: _clean(gaps[k]) for k in ("auroc", "fnr", "calibration_in_the_large")}
+        eligible = table[table["n"] >= min_group]
+        largest = {
+            k: _clean(float(eligible[k].max() - eligible[k].min()) if eligible[k].notna().any() else np.nan)
+            for k in ("auroc", "fnr", "calibration_in_the_large")
+        }
         reports.append(SubgroupReport(str(column), table, largest))
     return reports
 
