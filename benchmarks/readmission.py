@@ -303,8 +303,8 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         card = model_card(metrics, demo, folds)
         folder = Path(options["card"])
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "readmission_card.json").write_text(card.to_json(), encoding="utf-8")
-        (folder / "readmission_card.md").write_text(card.to_markdown(), encoding="utf-8")
+        (folder / "readmission-model-card.json").write_text(card.to_json(), encoding="utf-8")
+        (folder / "readmission-model-card.md").write_text(card.to_markdown(), encoding="utf-8")
         notes.append(f"model card written to {folder}")
     return BenchReport(
         benchmark="readmission",
