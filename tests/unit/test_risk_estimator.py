@@ -167,6 +167,14 @@ def test_linear_shap_values_sum_to_the_log_odds_difference(logistic: RiskClassif
     assert phi.sum(axis=1).diff().iloc[1] == pytest.approx(logit[1] - logit[0], rel=1e-6)
 
 
+def test_tree_shap_values_add_up_to_the_model_log_odds(gbm: RiskClassifier) -> None:
+    rows = pd.concat([patient(9.0), patient(5.0), patient(7.0)], ignore_index=True)
+    phi = shap_log_odds(gbm, rows).sum(axis=1).to_numpy()
+    raw = gbm.predict_uncalibrated(rows)
+    logit = np.log(raw / (1 - raw))
+    assert np.allclose(np.diff(phi), np.diff(logit), atol=1e-6)
+
+
 def test_feature_info_flags_values_outside_the_reference_range() -> None:
     info = FeatureInfo("eGFR", "mL/min/1.73m2", low=60.0, decimals=0)
     assert info.describe(42.0) == "eGFR 42 mL/min/1.73m2 (low)"

@@ -17,6 +17,7 @@ clinically: "HbA1c 9.8% (high) adds 6 points of risk".
 from __future__ import annotations
 
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,12 +100,17 @@ def shap_log_odds(model: RiskClassifier, rows: pd.DataFrame) -> pd.DataFrame:
     estimator = model.pipeline_.named_steps["model"]
     Xt = np.asarray(prep.transform(prepared), dtype=float)
     if model.estimator == "lightgbm":
-        values = shap.TreeExplainer(estimator.booster_).shap_values(Xt)
+        with warnings.catch_warnings():
+            # shap warns that LightGBM binary output *may* be a per-class list; it is handled below.
+            warnings.simplefilter("ignore", UserWarning)
+            values = shap.TreeExplainer(estimator.booster_).shap_values(Xt)
     else:
         explainer = shap.LinearExplainer(estimator, shap.maskers.Independent(model.background_))
         values = explainer.shap_values(Xt)
+    if isinstance(values, list):  # one array per class: keep the positive class
+        values = values[-1]
     values = np.asarray(values)
-    if values.ndim == 3:  # some shap versions return one array per class
+    if values.ndim == 3:  # (rows, features, classes)
         values = values[..., -1]
     per_column = pd.DataFrame(values, columns=model.transformed_feature_sources(), index=rows.index)
     summed = per_column.T.groupby(level=0, sort=False).sum().T
