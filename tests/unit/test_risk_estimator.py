@@ -115,6 +115,16 @@ def test_bootstrap_interval_brackets_a_spread_of_risks(logistic: RiskClassifier)
     assert 0.0 <= lo[0] < hi[0] <= 1.0
 
 
+def test_bootstrap_with_groups_resamples_whole_patients() -> None:
+    groups = np.array(["a", "a", "b", "c", "c", "c", "d"])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        rows = RiskClassifier._resample(rng, len(groups), groups)
+        drawn = pd.Series(groups[rows]).value_counts()
+        sizes = pd.Series(groups).value_counts()
+        assert all(drawn[g] % sizes[g] == 0 for g in drawn.index)
+
+
 def test_interval_without_bootstrap_members_is_a_model_error(gbm: RiskClassifier) -> None:
     with pytest.raises(ModelError, match="bootstrap"):
         gbm.predict_interval(patient(7.0))

@@ -10,8 +10,9 @@ categorical columns) and a 0/1 outcome. Inside ``fit`` the training data are spl
 
 Nothing is ever tuned on data the caller holds out. Per-patient intervals come from a bootstrap ensemble
 (Efron & Tibshirani 1993, *An Introduction to the Bootstrap*, ch. 13, percentile interval): ``n_bootstrap``
-refits on resamples of the fit part, each calibrated the same way; the interval is the spread of their
-calibrated probabilities, i.e. the model (epistemic) uncertainty for this patient. Out-of-distribution
+refits on resamples of the fit part (whole patients when ``groups`` is given), each calibrated the same
+way; the interval is the spread of their calibrated probabilities, i.e. the model (epistemic) uncertainty
+for this patient. Out-of-distribution
 checks (an ``IsolationForest``, Liu et al. 2008, plus training ranges and known categories) are fitted on
 the same data so a caller can refuse to give a confident number for a patient unlike the training set.
 """
@@ -203,7 +204,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         self.bootstrap_members_: list[tuple[Pipeline, Calibrator]] = []
         for _ in range(int(self.n_bootstrap)):
-            rows = rng.integers(0, len(X_fit), len(X_fit))
+            rows = self._resample(rng, len(X_fit), g_fit)
             if len(np.unique(y_fit[rows])) < 2:
                 continue
             member = self._pipeline(X_fit, self.best_params_).fit(X_fit.iloc[rows], y_fit[rows])
@@ -224,6 +225,20 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
             "features": [str(c) for c in X.columns],
         }
         return self
+
+    @staticmethod
+    def _resample(rng: np.random.Generator, n: int, groups: np.ndarray | None) -> np.ndarray:
+        """Bootstrap row indices; with groups, whole patients are resampled (cluster bootstrap)."""
+        if groups is None:
+            return rng.integers(0, n, n)
+        codes, _ = pd.factorize(groups)
+        order = np.argsort(codes, kind="stable")  # rows grouped by patient
+        counts = np.bincount(codes)
+        starts = np.cumsum(counts) - counts
+        chosen = rng.integers(0, len(counts), len(counts))
+        sizes = counts[chosen]
+        within = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        return np.asarray(order[np.repeat(starts[chosen], sizes) + within])
 
     def _categorical_columns(self, X: pd.DataFrame) -> list[str]:
         if self.categorical_features is not None:
