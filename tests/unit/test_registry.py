@@ -40,6 +40,13 @@ def test_versions_count_up_and_latest_is_default(registry: ModelRegistry) -> Non
     assert registry.record("readmission", "1").version == "1"
 
 
+def test_folder_left_by_an_interrupted_save_is_not_reused(registry: ModelRegistry) -> None:
+    (registry.root / "readmission" / "1").mkdir(parents=True)
+    rec = registry.save(small_model(), "readmission")
+    assert rec.version == "2"
+    assert registry.load("readmission") is not None
+
+
 def test_tampered_artefact_is_refused_before_unpickling(registry: ModelRegistry) -> None:
     rec = registry.save(small_model(), "readmission")
     path = registry.root / rec.file

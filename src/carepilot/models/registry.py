@@ -104,7 +104,9 @@ class ModelRegistry:
             raise InputError(f"model name {name!r} must be lower-case letters, digits, '-' or '_'")
         models = self._index()
         versions = models.get(name, [])
-        version = str(max((int(v["version"]) for v in versions), default=0) + 1)
+        # Folders left by an interrupted save are skipped, never overwritten.
+        on_disk = [int(d.name) for d in (self.root / name).glob("*") if d.is_dir() and d.name.isdigit()]
+        version = str(max([int(v["version"]) for v in versions] + on_disk, default=0) + 1)
         folder = self.root / name / version
         folder.mkdir(parents=True, exist_ok=False)
         artefact = folder / "model.joblib"
