@@ -62,7 +62,13 @@ def test_the_data_file_lists_all_31_hti1_attributes_once() -> None:
     attrs = hti1_attributes()
     assert len(attrs) == HTI1_COUNT == 31
     assert len({a.paragraph for a in attrs}) == 31
-    assert {a.paragraph.split(")")[0] + ")" for a in attrs} == {f"({i})" for i in range(1, 10)}
+    per_paragraph = [a.paragraph.split(")")[0].strip("(") for a in attrs]
+    # (B)(1)..(9) hold 4, 4, 2, 4, 2, 4, 5, 4 and 2 items, in the regulation's order.
+    assert [per_paragraph.count(str(i)) for i in range(1, 10)] == [4, 4, 2, 4, 2, 4, 5, 4, 2]
+    assert per_paragraph == sorted(per_paragraph, key=int)
+    by_id = {a.id: a.paragraph for a in attrs}
+    assert by_id["validity_local"] == "(8)(ii)" and by_id["fairness_local"] == "(8)(iv)"
+    assert by_id["outcome_evaluation_references"] == "(7)(v)"
 
 
 def test_card_json_has_every_hti1_attribute_with_a_value() -> None:
