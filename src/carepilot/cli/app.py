@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import bench, demo, effects, monitor, oncology, pgx, records, synth, views, warfarin
+from carepilot.cli import bench, demo, effects, models, monitor, oncology, pgx, records, synth, views, warfarin
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -52,6 +52,7 @@ warfarin.register(app)
 effects.register(app)
 synth.register(app)
 monitor.register(app)
+models.register(app)
 
 
 def main() -> None:

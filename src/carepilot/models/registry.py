@@ -1,0 +1,166 @@
+"""Versioned model store on disk: joblib artefact + sha256 + metadata, with a JSON index.
+
+Layout under ``settings.models_dir``::
+
+    index.json                     {"models": {NAME: [{version, sha256, file, created, metadata}, ...]}}
+    NAME/VERSION/model.joblib      the pickled estimator
+    NAME/VERSION/card.json|.md     the model card, when one is registered with the model
+
+``load`` recomputes the artefact's sha256 and compares it with the index *before* unpickling, because
+unpickling runs code: a file that does not match raises ``IntegrityError`` and is never loaded. Writes go
+to a temporary file and are renamed into place so a crash never leaves a half-written index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from carepilot.errors import InputError, IntegrityError, ModelError, NotFoundError
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One registered model version."""
+
+    name: str
+    version: str
+    sha256: str
+    file: str
+    created: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ModelRegistry:
+    """File-system model registry rooted at a folder (``settings.models_dir``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.json"
+
+    def _index(self) -> dict[str, list[dict[str, Any]]]:
+        if not self.index_path.exists():
+            return {}
+        try:
+            data = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"model registry index {self.index_path} is unreadable: {exc}") from exc
+        models = data.get("models", {})
+        if not isinstance(models, dict):
+            raise ModelError(f"model registry index {self.index_path} has no 'models' table")
+        return models
+
+    def _write_index(self, models: dict[str, list[dict[str, Any]]]) -> None:
+        payload = json.dumps({"models": models}, indent=2, sort_keys=True).encode()
+        _atomic_write(self.index_path, payload)
+
+    def save(
+        self,
+        model: Any,
+        name: str,
+        metadata: dict[str, Any] | None = None,
+        card: dict[str, Any] | None = None,
+        card_markdown: str | None = None,
+    ) -> ModelRecord:
+        """Store a new version of ``name``; returns its record (version numbers count up from 1)."""
+        if not _NAME.match(name):
+            raise InputError(f"model name {name!r} must be lower-case letters, digits, '-' or '_'")
+        models = self._index()
+        versions = models.get(name, [])
+        # Folders left by an interrupted save are skipped, never overwritten.
+        on_disk = [int(d.name) for d in (self.root / name).glob("*") if d.is_dir() and d.name.isdigit()]
+        version = str(max([int(v["version"]) for v in versions] + on_disk, default=0) + 1)
+        folder = self.root / name / version
+        folder.mkdir(parents=True, exist_ok=False)
+        artefact = folder / "model.joblib"
+        joblib.dump(model, artefact)
+        if card is not None:
+            _atomic_write(folder / "card.json", json.dumps(card, indent=2, default=str).encode())
+        if card_markdown is not None:
+            _atomic_write(folder / "card.md", card_markdown.encode())
+        record = ModelRecord(
+            name=name,
+            version=version,
+            sha256=sha256_of(artefact),
+            file=str(artefact.relative_to(self.root)),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            metadata=dict(metadata or {}),
+        )
+        versions.append(asdict(record))
+        models[name] = versions
+        self._write_index(models)
+        return record
+
+    def records(self, name: str | None = None) -> list[ModelRecord]:
+        """Every registered version (of one model, when ``name`` is given), oldest first."""
+        models = self._index()
+        names = [name] if name is not None else sorted(models)
+        return [ModelRecord(**entry) for n in names for entry in models.get(n, [])]
+
+    def record(self, name: str, version: str | None = None) -> ModelRecord:
+        """The record of one version (the latest when ``version`` is None)."""
+        versions = self.records(name)
+        if not versions:
+            raise NotFoundError(f"no model named {name!r} in the registry")
+        if version is None:
+            return max(versions, key=lambda r: int(r.version))
+        for rec in versions:
+            if rec.version == str(version):
+                return rec
+        raise NotFoundError(f"model {name!r} has no version {version!r}")
+
+    def load(self, name: str, version: str | None = None) -> Any:
+        """Verify the artefact's checksum against the index, then unpickle it."""
+        rec = self.record(name, version)
+        path = self.root / rec.file
+        if not path.is_file():
+            raise IntegrityError(f"model {name} version {rec.version}: artefact file is missing")
+        actual = sha256_of(path)
+        if actual != rec.sha256:
+            raise IntegrityError(
+                f"model {name} version {rec.version}: checksum mismatch (expected {rec.sha256[:12]}..., "
+                f"found {actual[:12]}...); refusing to load"
+            )
+        return joblib.load(path)
+
+    def card_path(self, name: str, version: str | None = None) -> Path:
+        """Where a version's JSON model card is stored."""
+        rec = self.record(name, version)
+        return self.root / name / rec.version / "card.json"
