@@ -107,9 +107,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         "data: GBSG2 (Schumacher et al. 1994) as shipped by scikit-survival",
     ]
     if not metrics["target_met"]:
-        notes.append(
-            f"target missed: {HEADLINE} C-index {per_model[HEADLINE]['c_index']:.3f} (target >= 0.69)"
-        )
+        notes.append(f"target missed: {HEADLINE} C-index {per_model[HEADLINE]['c_index']:.3f} (target >= 0.69)")
     return BenchReport(
         benchmark="gbsg2",
         dataset="GBSG2 (German Breast Cancer Study Group 2, scikit-survival)",

@@ -92,9 +92,7 @@ def icd9_chapter(code: object) -> str:
 
 def load(path: Path) -> pd.DataFrame:
     """The encounters table with missing markers as NaN, in encounter order."""
-    frame = pd.read_csv(
-        path, na_values="?", low_memory=False, dtype={"diag_1": str, "diag_2": str, "diag_3": str}
-    )
+    frame = pd.read_csv(path, na_values="?", low_memory=False, dtype={"diag_1": str, "diag_2": str, "diag_3": str})
     return frame.sort_values("encounter_id", kind="stable").reset_index(drop=True)
 
 

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import reference
 
 from carepilot.bench import run_benchmark
 from carepilot.config import Settings
+from tests.conftest import reference
 
 pytestmark = pytest.mark.slow
 

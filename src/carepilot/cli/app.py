@@ -8,7 +8,20 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import bench, demo, effects, models, monitor, oncology, pgx, records, synth, views, warfarin
+from carepilot.cli import (
+    bench,
+    demo,
+    effects,
+    insights,
+    models,
+    monitor,
+    oncology,
+    pgx,
+    records,
+    synth,
+    views,
+    warfarin,
+)
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -53,6 +66,7 @@ effects.register(app)
 synth.register(app)
 monitor.register(app)
 models.register(app)
+insights.register(app)
 
 
 def main() -> None:

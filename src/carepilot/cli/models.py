@@ -13,9 +13,7 @@ from carepilot.cli.console import console, print_json, settings
 from carepilot.models.cards import ModelCard
 from carepilot.models.registry import ModelRegistry
 
-card_app = typer.Typer(
-    help="Model cards: show a card with its HTI-1 source attributes.", no_args_is_help=True
-)
+card_app = typer.Typer(help="Model cards: show a card with its HTI-1 source attributes.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 
 

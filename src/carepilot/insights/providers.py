@@ -12,15 +12,18 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from carepilot.config import Settings
 from carepilot.domain.insight import Declined, Insight
 from carepilot.domain.profile import PatientProfile
 from carepilot.errors import CarePilotError
+from carepilot.insights.risk import ReadmissionRiskProvider
 from carepilot.insights.service import InsightContext, InsightProvider
 from carepilot.knowledge.oncology import CivicKnowledgeBase, load_civic, oncology_insights
 from carepilot.knowledge.pgx.catalog import cached_catalog
 from carepilot.knowledge.pgx.insights import evaluate
 from carepilot.knowledge.safety import safety_insights
 from carepilot.knowledge.warfarin import warfarin_dose_insight
+from carepilot.models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +113,9 @@ def knowledge_providers(reference_data: Path) -> list[InsightProvider]:
         WarfarinDosingProvider(),
         OncologyProvider(reference_data),
     ]
+
+
+def default_providers(settings: Settings) -> list[InsightProvider]:
+    """Every engine the service runs: trained models from the registry, then the rule-based engines."""
+    registry = ModelRegistry(settings.models_dir)
+    return [ReadmissionRiskProvider(registry), *knowledge_providers(settings.reference_data)]

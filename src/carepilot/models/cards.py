@@ -172,9 +172,7 @@ class ModelCard:
         """Rebuild a card from its JSON form (the HTI-1 list is derived, so it is not read back)."""
         known = set(cls.__dataclass_fields__)
         required = [
-            n
-            for n, f in cls.__dataclass_fields__.items()
-            if f.default is MISSING and f.default_factory is MISSING
+            n for n, f in cls.__dataclass_fields__.items() if f.default is MISSING and f.default_factory is MISSING
         ]
         missing = [n for n in required if n not in data]
         if missing:

@@ -34,9 +34,7 @@ class SubgroupReport:
     largest_gap: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
-        rows = [
-            {"group": str(g), **{k: _clean(v) for k, v in row.items()}} for g, row in self.table.iterrows()
-        ]
+        rows = [{"group": str(g), **{k: _clean(v) for k, v in row.items()}} for g, row in self.table.iterrows()]
         return {"attribute": self.attribute, "groups": rows, "largest_gap": self.largest_gap}
 
 
@@ -61,9 +59,7 @@ def subgroup_metrics(
     p = np.asarray(y_prob, dtype=float)
     frame = pd.DataFrame(groups)
     if len(frame) != len(y) or len(p) != len(y):
-        raise InputError(
-            f"group table ({len(frame)}), outcomes ({len(y)}), risks ({len(p)}) differ in length"
-        )
+        raise InputError(f"group table ({len(frame)}), outcomes ({len(y)}), risks ({len(p)}) differ in length")
 
     def auroc(yt: np.ndarray, yp: np.ndarray) -> float:
         events = int(np.sum(yt))

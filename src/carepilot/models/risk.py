@@ -209,9 +209,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
                 continue
             member = self._pipeline(X_fit, self.best_params_).fit(X_fit.iloc[rows], y_fit[rows])
             member_raw = member.predict_proba(X_cal)[:, 1]
-            self.bootstrap_members_.append(
-                (member, fit_calibrator(member_raw, y_cal, self.calibration_method_))
-            )
+            self.bootstrap_members_.append((member, fit_calibrator(member_raw, y_cal, self.calibration_method_)))
 
         self.envelope_ = self._envelope(X_fit)
         # A small transformed sample of the fit data: the background the linear SHAP explainer needs.
@@ -347,9 +345,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
             env.categories[c] = {str(v) for v in X[c].dropna().unique()}
         prep = self.pipeline_.named_steps["prep"]
         Xt = np.asarray(prep.transform(X), dtype=float)
-        forest = IsolationForest(
-            n_estimators=100, max_samples=min(256, len(X)), random_state=self.random_state
-        )
+        forest = IsolationForest(n_estimators=100, max_samples=min(256, len(X)), random_state=self.random_state)
         forest.fit(Xt)
         env.forest = forest
         env.threshold = float(np.quantile(forest.score_samples(Xt), self.ood_quantile))
@@ -387,9 +383,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
             raise ModelError("this model was fitted without bootstrap members (n_bootstrap=0); no interval")
         level = self.interval_level if level is None else level
         Xp = self.prepare(X)
-        draws = np.column_stack(
-            [cal.predict(m.predict_proba(Xp)[:, 1]) for m, cal in self.bootstrap_members_]
-        )
+        draws = np.column_stack([cal.predict(m.predict_proba(Xp)[:, 1]) for m, cal in self.bootstrap_members_])
         alpha = (1.0 - level) / 2.0
         return np.quantile(draws, alpha, axis=1), np.quantile(draws, 1.0 - alpha, axis=1)
 

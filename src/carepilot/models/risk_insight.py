@@ -84,8 +84,7 @@ def risk_insight(
         else:
             confidence = Confidence(
                 level="high" if interval.width <= 0.05 else "moderate",
-                statement=f"Calibrated probability {pct}; {level_pct} interval {span} "
-                "(bootstrap over model refits).",
+                statement=f"Calibrated probability {pct}; {level_pct} interval {span} (bootstrap over model refits).",
                 value=interval.width,
             )
             title = f"{info.outcome.capitalize()} risk {pct} ({span})"
@@ -105,11 +104,7 @@ def risk_insight(
         "This is decision support: the estimate is a calibrated probability from "
         f"{info.model_id} {info.version}; review it with the clinical picture."
     )
-    evidence = (
-        Evidence(
-            label="Model card", citation=f"{info.model_id} {info.version} model card", url=info.card_url
-        ),
-    )
+    evidence = (Evidence(label="Model card", citation=f"{info.model_id} {info.version} model card", url=info.card_url),)
     source = Source(
         id=info.model_id,
         version=info.version,

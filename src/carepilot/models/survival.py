@@ -98,9 +98,7 @@ class SurvivalModel(BaseEstimator):
     def fit(self, X: pd.DataFrame, y: Any) -> SurvivalModel:
         """Fit preprocessing and the survival estimator; returns self."""
         if self.estimator not in SURVIVAL_ESTIMATORS:
-            raise ModelError(
-                f"unknown survival estimator {self.estimator!r}; use one of {SURVIVAL_ESTIMATORS}"
-            )
+            raise ModelError(f"unknown survival estimator {self.estimator!r}; use one of {SURVIVAL_ESTIMATORS}")
         if not isinstance(X, pd.DataFrame):
             raise InputError("SurvivalModel.fit takes a pandas DataFrame of features")
         y_arr = _check_outcome(y)
