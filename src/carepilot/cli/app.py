@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import bench, records
+from carepilot.cli import bench, records, serve
 from carepilot.cli.console import err_console
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 
@@ -44,6 +44,7 @@ app = typer.Typer(
 # One line per command module; each module exposes ``register(app)``.
 records.register(app)
 bench.register(app)
+serve.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,83 @@
+"""Annotated dependency aliases for the routers (one place that says where each collaborator comes from)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+
+from carepilot.config import Settings
+from carepilot.insights.dashboard import DashboardService
+from carepilot.insights.hooks import CdsHookService
+from carepilot.security.jwt import CdsTokenVerifier, VerifiedClient
+from carepilot.store.db import Database
+from carepilot.store.feedback import DeliveryRepository
+from carepilot.store.fhir_read import FhirReadRepository
+from carepilot.store.repository import SqlRecordRepository
+
+
+@dataclass
+class Services:
+    """Everything the routers use, built once by ``create_app``."""
+
+    settings: Settings
+    db: Database
+    repo: SqlRecordRepository
+    reads: FhirReadRepository
+    delivery: DeliveryRepository
+    hooks: CdsHookService
+    dashboard: DashboardService
+    verifier: CdsTokenVerifier
+    templates: Jinja2Templates
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def base_url(request: Request) -> str:
+    """Where clients reach this service: the configured public URL, else the URL of this request."""
+    configured = request.app.state.services.settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+BaseUrlDep = Annotated[str, Depends(base_url)]
+
+
+def _hooks(s: ServicesDep) -> CdsHookService:
+    return s.hooks
+
+
+def _dashboard(s: ServicesDep) -> DashboardService:
+    return s.dashboard
+
+
+def _templates(s: ServicesDep) -> Jinja2Templates:
+    return s.templates
+
+
+def _reads(s: ServicesDep) -> FhirReadRepository:
+    return s.reads
+
+
+def _settings(s: ServicesDep) -> Settings:
+    return s.settings
+
+
+HookServiceDep = Annotated[CdsHookService, Depends(_hooks)]
+DashboardDep = Annotated[DashboardService, Depends(_dashboard)]
+TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
+FhirReadsDep = Annotated[FhirReadRepository, Depends(_reads)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def cds_client(request: Request, service_id: str, s: ServicesDep, base: BaseUrlDep) -> VerifiedClient:
+    """The authenticated CDS client of a hook or feedback call (CdsAuthError -> 401 otherwise)."""
+    endpoint = f"{base}/cds-services/{service_id}"
+    return s.verifier.verify(request.headers.get("authorization"), (endpoint, f"{endpoint}/feedback"))
+
+
+CdsClientDep = Annotated[VerifiedClient, Depends(cds_client)]

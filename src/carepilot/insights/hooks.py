@@ -1,0 +1,246 @@
+"""The CDS Hooks service layer: which services exist, how one call becomes cards, how feedback is kept.
+
+Framework-free: the HTTP router parses and authenticates, then hands a ``HookCall`` here. The profile comes from the
+store when the patient is known there, otherwise from the prefetch (or the client's FHIR server) as a transient
+profile; every Insight shown and its write-back resources are stored in one transaction before the answer leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from carepilot.domain.insight import Insight, InsightKind
+from carepilot.domain.profile import PatientProfile
+from carepilot.errors import InputError, NotFoundError
+from carepilot.fhir.client import FhirClient, FhirFetchError
+from carepilot.fhir.writeback import writeback_for_call
+from carepilot.ingest.normalise import normalised_rows
+from carepilot.insights.cards import insight_cards, override_reason_display
+from carepilot.insights.prefetch import PREFETCH_TEMPLATES, DataUnavailable, gather_resources, transient_profile
+from carepilot.insights.service import InsightContext, InsightService
+from carepilot.store.feedback import DeliveryRepository, FeedbackRecord
+from carepilot.store.profiles import load_profile
+from carepilot.store.repository import RecordRepository
+
+log = logging.getLogger(__name__)
+
+# Order hooks show what bears on the drugs being ordered; chart-level findings belong to patient-view.
+ORDER_KINDS = frozenset(
+    {InsightKind.PGX, InsightKind.INTERACTION, InsightKind.DOSE, InsightKind.ONCOLOGY, InsightKind.TREATMENT_OPTION}
+)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: dict[str, str]
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        "carepilot-patient-view",
+        "patient-view",
+        "CarePilot patient summary",
+        "Risk summary, best treatment options, alerts and guideline care gaps for the patient whose chart is open.",
+        dict(PREFETCH_TEMPLATES),
+    ),
+    ServiceSpec(
+        "carepilot-order-select",
+        "order-select",
+        "CarePilot order check (select)",
+        "Pharmacogenomic, interaction and dose guidance for the medications being selected.",
+        dict(PREFETCH_TEMPLATES),
+    ),
+    ServiceSpec(
+        "carepilot-order-sign",
+        "order-sign",
+        "CarePilot order check (sign)",
+        "Pharmacogenomic, interaction and dose guidance for the medication orders about to be signed.",
+        dict(PREFETCH_TEMPLATES),
+    ),
+    ServiceSpec(
+        "carepilot-encounter-discharge",
+        "encounter-discharge",
+        "CarePilot discharge review",
+        "Readmission risk, open care gaps and follow-up proposals at discharge.",
+        dict(PREFETCH_TEMPLATES),
+    ),
+)
+
+
+def service_spec(service_id: str) -> ServiceSpec:
+    """The declared service with this id; NotFoundError otherwise."""
+    for spec in SERVICES:
+        if spec.id == service_id:
+            return spec
+    raise NotFoundError(f"no CDS service with id {service_id!r}")
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """One parsed hook request (context already checked against the hook's context shape)."""
+
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_id: str
+    user_id: str | None = None
+    encounter_id: str | None = None
+    draft_orders: tuple[dict[str, Any], ...] = ()
+    context: dict[str, Any] | None = None
+    prefetch: dict[str, Any] | None = None
+    fhir_server: str | None = None
+    fhir_token: str | None = None
+
+
+@dataclass(frozen=True)
+class HookAnswer:
+    cards: list[dict[str, Any]]
+    insights: list[Insight]
+    skipped: list[str]
+    profile_source: str  # store | prefetch | fhir-server
+    milliseconds: float
+
+
+def ordered_concepts(draft_orders: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """Canonical concept keys of the medications in a draftOrders bundle (unknown drugs are left out)."""
+    concepts: list[str] = []
+    for resource in draft_orders:
+        if resource.get("resourceType") != "MedicationRequest":
+            continue
+        try:
+            rows = normalised_rows({**resource, "id": resource.get("id") or "draft"})
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        concepts += [r["concept"] for r in rows if r.get("concept")]
+    return tuple(dict.fromkeys(concepts))
+
+
+class CdsHookService:
+    """Answers CDS Hooks calls with cards built from every registered insight provider."""
+
+    def __init__(
+        self,
+        repo: RecordRepository,
+        delivery: DeliveryRepository,
+        insights: InsightService,
+        *,
+        budget_ms: float | None = 250.0,
+        writeback: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.repo = repo
+        self.delivery = delivery
+        self.insights = insights
+        self.budget_ms = budget_ms
+        self.writeback = writeback
+        self.transport = transport
+
+    def discovery(self) -> dict[str, Any]:
+        """The discovery document (``GET /cds-services``)."""
+        return {
+            "services": [
+                {"hook": s.hook, "title": s.title, "description": s.description, "id": s.id, "prefetch": s.prefetch}
+                for s in SERVICES
+            ]
+        }
+
+    def profile_for(self, call: HookCall) -> tuple[PatientProfile, str]:
+        """The patient's profile and where it came from; DataUnavailable when it cannot be had."""
+        try:
+            return load_profile(self.repo, call.patient_id), "store"
+        except NotFoundError:
+            pass
+        spec = service_spec(call.service_id)
+        context = call.context or {"patientId": call.patient_id}
+        if call.fhir_server:
+            with FhirClient(call.fhir_server, call.fhir_token, transport=self.transport) as client:
+                try:
+                    resources = gather_resources(call.prefetch, context, client.resources, spec.prefetch)
+                except FhirFetchError as exc:
+                    raise DataUnavailable(f"patient not in the store and the FHIR server fetch failed: {exc}") from exc
+            source = "fhir-server" if not call.prefetch else "prefetch"
+        else:
+            resources = gather_resources(call.prefetch, context, None, spec.prefetch)
+            source = "prefetch"
+        return transient_profile(resources, call.patient_id), source
+
+    def call(self, call: HookCall, base_url: str) -> HookAnswer:
+        """Cards for one hook call; stores the Insights shown and (when on) the FHIR write-back."""
+        started = time.perf_counter()
+        spec = service_spec(call.service_id)
+        if spec.hook != call.hook:
+            raise InputError(f"service {spec.id} answers the {spec.hook} hook, not {call.hook!r}")
+        profile, source = self.profile_for(call)
+        context = InsightContext(
+            hook=call.hook, ordered_concepts=ordered_concepts(call.draft_orders), draft_orders=call.draft_orders
+        )
+        result = self.insights.for_patient(profile, context, budget_ms=self.budget_ms)
+        shown = result.insights
+        if call.hook in ("order-select", "order-sign"):
+            shown = [i for i in shown if i.kind in ORDER_KINDS]
+        cards = insight_cards(shown, base_url)
+        resources: tuple[dict[str, Any], ...] = ()
+        insight_of: dict[str, str] = {}
+        if self.writeback:
+            written = writeback_for_call(
+                service_url=f"{base_url.rstrip('/')}/cds-services/{spec.id}",
+                hook_instance=call.hook_instance,
+                patient_id=call.patient_id,
+                insights=shown,
+                skipped=result.skipped,
+            )
+            resources, insight_of = written.resources, written.insight_of
+        self.delivery.record_delivery(shown, call.hook_instance, resources, insight_of, patient_id=call.patient_id)
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info(
+            "hook %s instance %s: %d cards, %d skipped, profile from %s, %.1f ms",
+            call.hook,
+            call.hook_instance,
+            len(cards),
+            len(result.skipped),
+            source,
+            elapsed,
+        )
+        return HookAnswer(cards, shown, result.skipped, source, elapsed)
+
+    def feedback(self, service_id: str, items: Sequence[dict[str, Any]], user_id: str | None = None) -> list[int]:
+        """Store CDS Hooks feedback items (already shape-checked) joined to their Insights."""
+        service_spec(service_id)
+        records = []
+        for item in items:
+            reason = (item.get("overrideReason") or {}).get("reason") or {}
+            records.append(
+                FeedbackRecord(
+                    service_id=service_id,
+                    channel="cds-hooks",
+                    card=item["card"],
+                    outcome=item["outcome"],
+                    outcome_timestamp=item["outcomeTimestamp"],
+                    override_code=reason.get("code"),
+                    override_system=reason.get("system"),
+                    override_display=reason.get("display") or override_reason_display(reason.get("code")),
+                    user_comment=(item.get("overrideReason") or {}).get("userComment"),
+                    accepted_suggestions=tuple(s["id"] for s in item.get("acceptedSuggestions") or ()),
+                    user_id=user_id,
+                )
+            )
+        return self.delivery.record_feedback(records)
+
+    def record_viewed(self, insights: Sequence[Insight]) -> None:
+        """Store Insights shown on the dashboard, so feedback given there joins to them."""
+        self.delivery.record_delivery(insights)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
