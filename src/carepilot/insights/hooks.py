@@ -10,21 +10,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from carepilot.domain.insight import Insight, InsightKind
 from carepilot.domain.profile import PatientProfile
-from carepilot.errors import InputError, NotFoundError
+from carepilot.errors import CarePilotError, InputError, NotFoundError
 from carepilot.fhir.client import FhirClient, FhirFetchError
 from carepilot.fhir.writeback import writeback_for_call
 from carepilot.ingest.normalise import normalised_rows
 from carepilot.insights.cards import insight_cards, override_reason_display
 from carepilot.insights.prefetch import PREFETCH_TEMPLATES, DataUnavailable, gather_resources, transient_profile
-from carepilot.insights.service import InsightContext, InsightService
+from carepilot.insights.service import InsightContext, InsightProvider, InsightResult, InsightService
 from carepilot.store.feedback import DeliveryRepository, FeedbackRecord
 from carepilot.store.profiles import load_profile
 from carepilot.store.repository import RecordRepository
@@ -112,6 +112,47 @@ class HookAnswer:
     milliseconds: float
 
 
+def run_within_budget(
+    providers: Sequence[InsightProvider],
+    profile: PatientProfile,
+    context: InsightContext,
+    budget_ms: float | None,
+    executor: ThreadPoolExecutor,
+) -> InsightResult:
+    """Run every provider concurrently; one still running when the budget is spent is skipped and logged.
+
+    ``InsightService`` checks its budget only between providers, so a single slow engine would hold the whole call;
+    here the call returns at the deadline with whatever the other engines produced.
+    """
+    result = InsightResult()
+    futures: dict[Future[Sequence[Any]], str] = {
+        executor.submit(provider.insights, profile, context): provider.name for provider in providers
+    }
+    timeout = budget_ms / 1000.0 if budget_ms is not None else None
+    done, late = wait(futures, timeout=timeout)
+    for future in late:
+        future.cancel()
+        result.skipped.append(futures[future])
+        log.warning("insight engine %s skipped: latency budget %.0f ms spent", futures[future], budget_ms or 0)
+    for future, name in futures.items():
+        if future not in done:
+            continue
+        error = future.exception()
+        if error is not None:
+            if not isinstance(error, CarePilotError):
+                log.error("insight engine %s raised %s", name, type(error).__name__)
+            else:
+                log.warning("insight engine %s failed: %s", name, type(error).__name__)
+            result.skipped.append(name)
+            continue
+        for item in future.result():
+            if isinstance(item, Insight):
+                result.insights.append(item)
+            else:
+                result.declined.append(item)
+    return result
+
+
 def ordered_concepts(draft_orders: Sequence[dict[str, Any]]) -> tuple[str, ...]:
     """Canonical concept keys of the medications in a draftOrders bundle (unknown drugs are left out)."""
     concepts: list[str] = []
@@ -145,6 +186,8 @@ class CdsHookService:
         self.budget_ms = budget_ms
         self.writeback = writeback
         self.transport = transport
+        # Engines run in these threads so a late one can be left behind at the deadline.
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="insight-engine")
 
     def discovery(self) -> dict[str, Any]:
         """The discovery document (``GET /cds-services``)."""
@@ -185,7 +228,7 @@ class CdsHookService:
         context = InsightContext(
             hook=call.hook, ordered_concepts=ordered_concepts(call.draft_orders), draft_orders=call.draft_orders
         )
-        result = self.insights.for_patient(profile, context, budget_ms=self.budget_ms)
+        result = run_within_budget(self.insights.providers, profile, context, self.budget_ms, self.executor)
         shown = result.insights
         if call.hook in ("order-select", "order-sign"):
             shown = [i for i in shown if i.kind in ORDER_KINDS]
@@ -240,7 +283,3 @@ class CdsHookService:
     def record_viewed(self, insights: Sequence[Insight]) -> None:
         """Store Insights shown on the dashboard, so feedback given there joins to them."""
         self.delivery.record_delivery(insights)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
