@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from carepilot.api.deps import DashboardDep, SettingsDep, TemplatesDep
 from carepilot.errors import NotFoundError
 from carepilot.insights.cards import KIND_LABELS, OVERRIDE_REASONS
-from carepilot.insights.dashboard import find_model_card, model_cards
+from carepilot.insights.dashboard import decision_key, find_model_card, model_cards
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
@@ -49,7 +49,7 @@ def patient_page(patient_id: str, request: Request, dashboard: DashboardDep, tem
     return templates.TemplateResponse(
         request,
         "patient.html",
-        {"page": page, "reasons": OVERRIDE_REASONS, "kind_labels": KIND_LABELS},
+        {"page": page, "reasons": OVERRIDE_REASONS, "kind_labels": KIND_LABELS, "decision_key": decision_key},
     )
 
 

@@ -23,13 +23,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(auth_app, name="auth")
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
-    """Run the app with uvicorn until interrupted (callable from other commands, e.g. a demo)."""
+def serve(
+    settings: Settings, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning", warm: bool = True
+) -> None:
+    """Run the app with uvicorn until interrupted (callable from other commands, e.g. a demo).
+
+    With ``warm``, every patient's Insights are computed in a background thread so the patient list's flag
+    column is filled without opening each chart first.
+    """
+    import threading
+
     import uvicorn
 
     from carepilot.api.app import create_app
 
     app = create_app(settings)
+    if warm:
+        threading.Thread(target=app.state.services.dashboard.refresh, name="warm-insights", daemon=True).start()
     console.print(f"CarePilot on http://{host}:{port}/dashboard  (CDS Hooks: /cds-services, FHIR: /fhir/metadata)")
     uvicorn.run(app, host=host, port=port, workers=1, log_level=log_level, access_log=False)
 

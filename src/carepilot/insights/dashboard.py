@@ -150,6 +150,14 @@ class DashboardService:
         }
         return sorted(rows, key=keys[sort], reverse=descending)
 
+    def refresh(self, patient_ids: Sequence[str] | None = None) -> int:
+        """Compute and store every patient's Insights (fills the list's flag column); returns patients done."""
+        ids = list(patient_ids) if patient_ids is not None else [p["patient_id"] for p in self.repo.list_patients()]
+        for pid in ids:
+            profile = load_profile(self.repo, pid)
+            self.delivery.record_delivery(self.insights.for_patient(profile, InsightContext(hook="dashboard")).insights)
+        return len(ids)
+
     def condition_choices(self) -> list[tuple[str, str]]:
         """(concept key, display) of the conditions the concept map knows."""
         return [(c.key, c.display) for c in concept_map().concepts.values() if c.domain == "condition"]
@@ -157,14 +165,19 @@ class DashboardService:
     def patient_page(self, patient_id: str) -> PatientPage:
         """One patient's page: Insights by section, trend series, medication spans, earlier feedback."""
         profile = load_profile(self.repo, patient_id)
+        cmap = concept_map()
         result = self.insights.for_patient(profile, InsightContext(hook="dashboard"))
         self.delivery.record_delivery(result.insights)
-        cmap = concept_map()
         page = PatientPage(
             profile=profile,
             name=profile.demographics.name or patient_id,
             age=int(profile.age) if profile.age is not None else None,
-            conditions=sorted({p.code.display or p.code.code for p in profile.active_problems()}),
+            conditions=sorted(
+                {
+                    cmap.concepts[p.concept].display if p.concept in cmap.concepts else (p.code.display or p.code.code)
+                    for p in profile.active_problems()
+                }
+            ),
             skipped=list(result.skipped),
         )
         for insight in sorted(result.insights, key=lambda i: -SEVERITY_RANK.get(str(i.severity), 0)):
@@ -188,8 +201,9 @@ class DashboardService:
                     (known.display if known else concept, (known.unit or "") if known else "", series, bands)
                 )  # type: ignore[arg-type]
         page.medications, page.span = _medication_spans(profile)
+        # Insight ids carry the time they were computed, so an earlier decision is matched by what it was about.
         for row in self.delivery.feedback(patient_id):
-            page.feedback.setdefault(row["insight_id"], row)
+            page.feedback.setdefault(decision_key(row["source_id"], row["title"]), row)
         return page
 
     def record_feedback(
@@ -218,6 +232,11 @@ class DashboardService:
             ]
         )
         return str(stored["patient_id"])
+
+
+def decision_key(source_id: str | None, title: str | None) -> str:
+    """What a clinician decided about: the same rule or model saying the same thing."""
+    return f"{source_id}|{title}"
 
 
 def _medication_spans(profile: PatientProfile) -> tuple[list[Span], tuple[datetime, datetime] | None]:

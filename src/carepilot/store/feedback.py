@@ -173,9 +173,14 @@ class DeliveryRepository:
         return out
 
     def feedback(self, patient_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        """Feedback rows, newest first (optionally for one patient)."""
-        f = t.feedback
-        stmt = select(f).order_by(f.c.id.desc()).limit(limit)
+        """Feedback rows, newest first (optionally for one patient), with the title and kind of their Insight."""
+        f, i = t.feedback, t.insights
+        stmt = (
+            select(f, i.c.title, i.c.kind)
+            .select_from(f.outerjoin(i, f.c.insight_id == i.c.id))
+            .order_by(f.c.id.desc())
+            .limit(limit)
+        )
         if patient_id is not None:
             stmt = stmt.where(f.c.patient_id == patient_id)
         with self.db.read() as conn:

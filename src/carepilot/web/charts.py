@@ -129,12 +129,12 @@ class FactorLike(Protocol):
     phrase: str
 
 
-def factor_bars(items: Sequence[FactorLike], *, width: int = 420) -> Markup:
+def factor_bars(items: Sequence[FactorLike], *, width: int = 760) -> Markup:
     """Signed, sized bars for explanation factors (label, contribution, phrase), centred on zero."""
     factors = [(f.label, f.contribution, f.phrase) for f in items]
     if not factors:
         return Markup("")
-    row_h, label_w = 20, 170
+    row_h, label_w = 20, 150
     height = row_h * len(factors) + 4
     biggest = max(abs(c) for _, c, _ in factors) or 1.0
     mid = label_w + (width - label_w) / 2
@@ -151,6 +151,11 @@ def factor_bars(items: Sequence[FactorLike], *, width: int = 420) -> Markup:
             f'<rect x="{x:.1f}" y="{y + 2}" width="{max(size, 1.5):.1f}" height="{row_h - 6}" class="factor {klass}">'
             f"<title>{escape(phrase)} ({contribution:+.3g})</title></rect>"
         )
+        # The phrase sits on the side of zero the bar does not use, so it never overlaps the bar.
+        if contribution >= 0:
+            parts.append(f'<text x="{mid - 6}" y="{y + 13}" text-anchor="end" class="phrase">{escape(phrase[:48])}</text>')
+        else:
+            parts.append(f'<text x="{mid + 6}" y="{y + 13}" class="phrase">{escape(phrase[:48])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

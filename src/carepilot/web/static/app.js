@@ -2,6 +2,10 @@
 document.addEventListener("DOMContentLoaded", () => {
   // An override needs a reason: block the submit and point at the select until one is chosen.
   document.querySelectorAll("form.feedback").forEach((form) => {
+    const select = form.querySelector("select[name=reason]");
+    // A pending "choose a reason" message would block every later submit of the form, Accept included.
+    if (select) select.addEventListener("change", () => select.setCustomValidity(""));
+    form.querySelectorAll("button").forEach((b) => b.addEventListener("click", () => select && select.setCustomValidity("")));
     form.addEventListener("submit", (event) => {
       const button = event.submitter;
       const reason = form.querySelector("select[name=reason]");
