@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import ORJSONResponse
 from pydantic import ValidationError
 
 from carepilot.api.cds_models import CONTEXTS, HookRequest
@@ -37,7 +38,7 @@ def _context(body: HookRequest) -> Any:
 @router.post("/cds-services/{service_id}")
 def call_service(
     service_id: str, body: HookRequest, client: CdsClientDep, hooks: HookServiceDep, base: BaseUrlDep
-) -> dict[str, Any]:
+) -> ORJSONResponse:
     """Answer one hook call with cards."""
     context = _context(body)
     draft = getattr(context, "draftOrders", None)
@@ -55,4 +56,5 @@ def call_service(
         fhir_token=body.fhirAuthorization.access_token if body.fhirAuthorization else None,
     )
     answer = hooks.call(call, base)
-    return {"cards": answer.cards}
+    # Serialised directly: the cards are already plain JSON, checked against the Card model in the tests.
+    return ORJSONResponse({"cards": answer.cards})

@@ -7,7 +7,7 @@ learning loop can count acceptance per version even after an Insight row is prun
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,8 +41,8 @@ class FeedbackRecord:
 
 
 def insight_payload(insight: Insight) -> str:
-    """The Insight as JSON (dataclass fields; datetimes in ISO 8601)."""
-    return orjson.dumps(asdict(insight)).decode()
+    """The Insight as JSON (dataclass fields; datetimes in ISO 8601); orjson walks dataclasses natively."""
+    return orjson.dumps(insight).decode()
 
 
 class DeliveryRepository:
