@@ -321,3 +321,13 @@ def test_same_card_twice_stores_the_insight_once(settings_db, database):
     with database.read() as conn:
         count = len(list(conn.execute(select(t.insights.c.id))))
     assert count >= len(first)
+
+
+def test_a_new_result_is_seen_by_the_next_call(client, settings_db):
+    first = {c["summary"] for c in call(client, settings_db, PV, cs.hook_body("patient-view", cs.DIABETIC)).json()["cards"]}
+    assert "Diabetes: HbA1c above 9%" in first
+    today = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    cs.ingest_population(settings_db, [cs.s.observation("cp-o-new", cs.DIABETIC, value=6.8, when=today)])
+    after = {c["summary"] for c in call(client, settings_db, PV, cs.hook_body("patient-view", cs.DIABETIC)).json()["cards"]}
+    assert "Diabetes: HbA1c above 9%" not in after
+    assert "Diabetes: no HbA1c in the last 6 months" not in after

@@ -143,6 +143,7 @@ def create_app(
         budget_ms=settings.cds_budget_ms,
         writeback=settings.writeback,
         transport=transport,
+        reads=reads,
     )
     services = Services(
         settings=settings,

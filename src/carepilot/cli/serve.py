@@ -47,8 +47,9 @@ def serve(
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    warm: Annotated[bool, typer.Option(help="Compute every patient's Insights in the background at start.")] = True,
 ) -> None:
-    serve(settings(), host, port)
+    serve(settings(), host, port, warm=warm)
 
 
 def dev_token(settings: Settings, audience: str, lifetime_s: int = 300) -> str:

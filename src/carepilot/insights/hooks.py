@@ -8,6 +8,7 @@ profile; every Insight shown and its write-back resources are stored in one tran
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -26,8 +27,9 @@ from carepilot.insights.cards import insight_cards, override_reason_display
 from carepilot.insights.prefetch import PREFETCH_TEMPLATES, DataUnavailable, gather_resources, transient_profile
 from carepilot.insights.service import InsightContext, InsightProvider, InsightResult, InsightService
 from carepilot.store.feedback import DeliveryRepository, FeedbackRecord
-from carepilot.store.profiles import load_profile
-from carepilot.store.repository import RecordRepository
+from carepilot.store.fhir_read import FhirReadRepository
+from carepilot.store.profiles import load_profile, profile_from_rows
+from carepilot.store.repository import ProfileRows, RecordRepository
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,41 @@ def ordered_concepts(draft_orders: Sequence[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(concepts))
 
 
+class ProfileRowCache:
+    """Recently read profile rows, reused while the patient's record fingerprint is unchanged.
+
+    One indexed aggregate query replaces the seven reads of a full profile; the point-in-time profile is still
+    rebuilt from the rows on every call, so ``as_of`` is always the call's own time.
+    """
+
+    def __init__(self, reads: FhirReadRepository, repo: RecordRepository, size: int = 2048) -> None:
+        self.reads = reads
+        self.repo = repo
+        self.size = size
+        self._rows: dict[str, tuple[tuple[int, str], ProfileRows]] = {}
+        self._lock = threading.Lock()
+
+    def profile(self, patient_id: str) -> PatientProfile | None:
+        """The patient's profile now, or None when the store does not know the patient."""
+        stamp = self.reads.patient_stamp(patient_id)
+        if stamp is None:
+            return None
+        with self._lock:
+            cached = self._rows.get(patient_id)
+        if cached is not None and cached[0] == stamp:
+            rows = cached[1]
+        else:
+            try:
+                rows = self.repo.profile_rows(patient_id)
+            except NotFoundError:
+                return None
+            with self._lock:
+                if len(self._rows) >= self.size:
+                    self._rows.pop(next(iter(self._rows)))
+                self._rows[patient_id] = (stamp, rows)
+        return profile_from_rows(rows, patient_id)
+
+
 class CdsHookService:
     """Answers CDS Hooks calls with cards built from every registered insight provider."""
 
@@ -179,8 +216,10 @@ class CdsHookService:
         budget_ms: float | None = 250.0,
         writeback: bool = True,
         transport: httpx.BaseTransport | None = None,
+        reads: FhirReadRepository | None = None,
     ) -> None:
         self.repo = repo
+        self.profiles = ProfileRowCache(reads, repo) if reads is not None else None
         self.delivery = delivery
         self.insights = insights
         self.budget_ms = budget_ms
@@ -200,10 +239,15 @@ class CdsHookService:
 
     def profile_for(self, call: HookCall) -> tuple[PatientProfile, str]:
         """The patient's profile and where it came from; DataUnavailable when it cannot be had."""
-        try:
-            return load_profile(self.repo, call.patient_id), "store"
-        except NotFoundError:
-            pass
+        if self.profiles is not None:
+            stored = self.profiles.profile(call.patient_id)
+            if stored is not None:
+                return stored, "store"
+        else:
+            try:
+                return load_profile(self.repo, call.patient_id), "store"
+            except NotFoundError:
+                pass
         spec = service_spec(call.service_id)
         context = call.context or {"patientId": call.patient_id}
         if call.fhir_server:

@@ -77,3 +77,17 @@ class FhirReadRepository:
             for row in rows:
                 found.setdefault(row.patient_id, set()).add(row.concept)
         return {pid: tuple(sorted(keys)) for pid, keys in found.items()}
+
+    def patient_stamp(self, patient_id: str) -> tuple[int, str] | None:
+        """A cheap fingerprint of a patient's stored record (resource count, last ingest); None when unknown.
+
+        Any ingest that adds, replaces or deletes one of the patient's resources changes it.
+        """
+        r = t.resources
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(func.count(), func.max(r.c.ingested_at)).where(r.c.patient_id == patient_id)
+            ).first()
+        if row is None or not row[0]:
+            return None
+        return int(row[0]), str(row[1])

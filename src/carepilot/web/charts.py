@@ -153,7 +153,9 @@ def factor_bars(items: Sequence[FactorLike], *, width: int = 760) -> Markup:
         )
         # The phrase sits on the side of zero the bar does not use, so it never overlaps the bar.
         if contribution >= 0:
-            parts.append(f'<text x="{mid - 6}" y="{y + 13}" text-anchor="end" class="phrase">{escape(phrase[:48])}</text>')
+            parts.append(
+                f'<text x="{mid - 6}" y="{y + 13}" text-anchor="end" class="phrase">{escape(phrase[:48])}</text>'
+            )
         else:
             parts.append(f'<text x="{mid + 6}" y="{y + 13}" class="phrase">{escape(phrase[:48])}</text>')
     parts.append("</svg>")
