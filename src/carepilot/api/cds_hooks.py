@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from carepilot.api.cds_models import CONTEXTS, HookRequest
@@ -38,7 +39,7 @@ def _context(body: HookRequest) -> Any:
 @router.post("/cds-services/{service_id}")
 def call_service(
     service_id: str, body: HookRequest, client: CdsClientDep, hooks: HookServiceDep, base: BaseUrlDep
-) -> ORJSONResponse:
+) -> Response:
     """Answer one hook call with cards."""
     context = _context(body)
     draft = getattr(context, "draftOrders", None)
@@ -57,4 +58,4 @@ def call_service(
     )
     answer = hooks.call(call, base)
     # Serialised directly: the cards are already plain JSON, checked against the Card model in the tests.
-    return ORJSONResponse({"cards": answer.cards})
+    return Response(orjson.dumps({"cards": answer.cards}), media_type="application/json")
