@@ -22,9 +22,15 @@ HOOKS = {
     "carepilot-patient-view": ("patient-view", {}),
     "carepilot-order-select": (
         "order-select",
-        {"selections": ["MedicationRequest/d1"], "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []}},
+        {
+            "selections": ["MedicationRequest/d1"],
+            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []},
+        },
     ),
-    "carepilot-order-sign": ("order-sign", {"draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []}}),
+    "carepilot-order-sign": (
+        "order-sign",
+        {"draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []}},
+    ),
     "carepilot-encounter-discharge": ("encounter-discharge", {"encounterId": "enc-1"}),
 }
 
@@ -126,10 +132,17 @@ def test_replayed_jti_is_401(server):
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"null", b"{", b'"text"', b'{"hook": 5, "hookInstance": "x", "context": {}}', b'{"hook": "patient-view", "context": {}}',
-     b'{"hook": "patient-view", "hookInstance": "x", "context": {"userId": "u", "patientId": ""}}',
-     b'{"hook": "patient-view", "hookInstance": "x", "context": {"userId": "u", "patientId": "p"}, "prefetch": []}',
-     b'{"hook": "patient-view", "hookInstance": "x", "fhirAuthorization": {"access_token": "t"}, "context": {}}'],
+    [
+        b"",
+        b"null",
+        b"{",
+        b'"text"',
+        b'{"hook": 5, "hookInstance": "x", "context": {}}',
+        b'{"hook": "patient-view", "context": {}}',
+        b'{"hook": "patient-view", "hookInstance": "x", "context": {"userId": "u", "patientId": ""}}',
+        b'{"hook": "patient-view", "hookInstance": "x", "context": {"userId": "u", "patientId": "p"}, "prefetch": []}',
+        b'{"hook": "patient-view", "hookInstance": "x", "fhirAuthorization": {"access_token": "t"}, "context": {}}',
+    ],
 )
 def test_malformed_bodies_are_400(server, content):
     settings, base, http = server
@@ -142,7 +155,9 @@ def test_malformed_bodies_are_400(server, content):
 def test_feedback_round_trip(server):
     settings, base, http = server
     body = cs.hook_body("patient-view", cs.DIABETIC)
-    cards = http.post(f"/cds-services/{cs.PATIENT_VIEW}", json=body, headers=good(settings, base, cs.PATIENT_VIEW)).json()["cards"]
+    cards = http.post(
+        f"/cds-services/{cs.PATIENT_VIEW}", json=body, headers=good(settings, base, cs.PATIENT_VIEW)
+    ).json()["cards"]
     feedback = {
         "feedback": [
             {
@@ -153,9 +168,13 @@ def test_feedback_round_trip(server):
             }
         ]
     }
-    response = http.post(f"/cds-services/{cs.PATIENT_VIEW}/feedback", json=feedback, headers=good(settings, base, cs.PATIENT_VIEW))
+    response = http.post(
+        f"/cds-services/{cs.PATIENT_VIEW}/feedback", json=feedback, headers=good(settings, base, cs.PATIENT_VIEW)
+    )
     assert response.status_code == 200 and response.json() == {"stored": 1}
     malformed = http.post(
-        f"/cds-services/{cs.PATIENT_VIEW}/feedback", json={"feedback": [{"card": "x"}]}, headers=good(settings, base, cs.PATIENT_VIEW)
+        f"/cds-services/{cs.PATIENT_VIEW}/feedback",
+        json={"feedback": [{"card": "x"}]},
+        headers=good(settings, base, cs.PATIENT_VIEW),
     )
     assert malformed.status_code == 400

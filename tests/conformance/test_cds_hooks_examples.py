@@ -75,7 +75,9 @@ def test_example_parses(path: Path):
         context = m.CONTEXTS[hook].model_validate(doc["context"])
         assert "amoxicillin" in ordered_concepts([e.resource for e in context.draftOrders.entry])
     elif kind == "prefetch-token":
-        assert render_template(PREFETCH_TEMPLATES["patient"], doc["context"]) == f"Patient/{doc['context']['patientId']}"
+        assert (
+            render_template(PREFETCH_TEMPLATES["patient"], doc["context"]) == f"Patient/{doc['context']['patientId']}"
+        )
     elif kind == "fhir-authorization":
         m.FhirAuthorization.model_validate(doc["fhirAuthorization"])
     elif kind == "source":

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from tests import cds_support as cs
 
 from carepilot.api.app import create_app
 from carepilot.config import Settings, repo_root
-from tests import cds_support as cs
 
 CHROMIUM = Path("/usr/bin/chromium")
 IMG = repo_root() / "docs" / "img"
@@ -29,9 +29,13 @@ ARGS = [
     "--no-first-run",
 ]
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
 if not CHROMIUM.exists() and shutil.which("chromium") is None:
-    pytest.skip("Chromium is absent: apt-get install -y chromium (the e2e tests use Debian's build)", allow_module_level=True)
+    pytest.skip(
+        "Chromium is absent: apt-get install -y chromium (the e2e tests use Debian's build)", allow_module_level=True
+    )
 
 pytestmark = pytest.mark.slow
 

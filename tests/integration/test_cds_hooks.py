@@ -119,9 +119,14 @@ def test_patient_view_builds_a_transient_profile_from_prefetch_for_an_unknown_pa
     response = call(client, settings_db, PV, body)
     assert response.status_code == 200, response.text
     summaries = {c["summary"] for c in response.json()["cards"]}
-    assert summaries == {"Heart failure: consider an SGLT2 inhibitor", "LDL cholesterol 190 mg/dL or higher without a statin"}
+    assert summaries == {
+        "Heart failure: consider an SGLT2 inhibitor",
+        "LDL cholesterol 190 mg/dL or higher without a statin",
+    }
     with database.read() as conn:  # prefetch is used, not ingested
-        assert conn.execute(select(t.patients.c.patient_id).where(t.patients.c.patient_id == "cp-visitor")).first() is None
+        assert (
+            conn.execute(select(t.patients.c.patient_id).where(t.patients.c.patient_id == "cp-visitor")).first() is None
+        )
 
 
 def test_unknown_patient_without_prefetch_or_fhir_server_is_412(client, settings_db):
@@ -147,7 +152,13 @@ def test_missing_prefetch_is_fetched_from_fhir_server_with_the_given_token(setti
         "patient-view",
         "cp-remote",
         fhirServer="https://ehr.example.test/fhir",
-        fhirAuthorization={"access_token": "ehr-token", "token_type": "Bearer", "expires_in": 300, "scope": "user/*.read", "subject": "cds"},
+        fhirAuthorization={
+            "access_token": "ehr-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "user/*.read",
+            "subject": "cds",
+        },
     )
     response = call(client, settings_db, PV, body)
     assert response.status_code == 200, response.text
@@ -183,8 +194,12 @@ def draft_orders(text: str, rxnorm: str) -> dict:
     }
 
 
-@pytest.mark.parametrize(("service", "hook"), [("carepilot-order-sign", "order-sign"), ("carepilot-order-select", "order-select")])
-def test_order_hooks_pass_ordered_concepts_and_show_only_order_findings(client, settings_db, interactions, service, hook):
+@pytest.mark.parametrize(
+    ("service", "hook"), [("carepilot-order-sign", "order-sign"), ("carepilot-order-select", "order-select")]
+)
+def test_order_hooks_pass_ordered_concepts_and_show_only_order_findings(
+    client, settings_db, interactions, service, hook
+):
     context = {"draftOrders": draft_orders("clopidogrel 75 MG Oral Tablet", "32968")}
     if hook == "order-select":
         context["selections"] = ["MedicationRequest/draft-1"]
@@ -199,7 +214,9 @@ def test_order_hooks_pass_ordered_concepts_and_show_only_order_findings(client, 
 
 def test_interaction_findings_are_written_back_as_detected_issues(client, settings_db):
     context = {"draftOrders": draft_orders("clopidogrel", "32968")}
-    response = call(client, settings_db, "carepilot-order-sign", cs.hook_body("order-sign", cs.DIABETIC, context=context))
+    response = call(
+        client, settings_db, "carepilot-order-sign", cs.hook_body("order-sign", cs.DIABETIC, context=context)
+    )
     card = response.json()["cards"][0]
     issue = client.get(f"/fhir/DetectedIssue/{card['uuid']}")
     assert issue.status_code == 200 and issue.json()["severity"] == "high"
@@ -228,7 +245,10 @@ def test_feedback_is_stored_with_the_insight_and_its_rule_version(client, settin
             {
                 "card": other["uuid"],
                 "outcome": "overridden",
-                "overrideReason": {"reason": {"code": "patient-declined", "system": other["overrideReasons"][0]["system"]}, "userComment": "prefers to wait"},
+                "overrideReason": {
+                    "reason": {"code": "patient-declined", "system": other["overrideReasons"][0]["system"]},
+                    "userComment": "prefers to wait",
+                },
                 "outcomeTimestamp": "2026-11-27T10:06:00Z",
             },
         ]
@@ -246,7 +266,15 @@ def test_feedback_is_stored_with_the_insight_and_its_rule_version(client, settin
 
 
 def test_feedback_on_an_unknown_card_is_404_and_stores_nothing(client, settings_db, database):
-    body = {"feedback": [{"card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "accepted", "outcomeTimestamp": "2021-12-11T10:05:31Z"}]}
+    body = {
+        "feedback": [
+            {
+                "card": "4e0a3a1e-3283-4575-ab82-028d55fe2719",
+                "outcome": "accepted",
+                "outcomeTimestamp": "2021-12-11T10:05:31Z",
+            }
+        ]
+    }
     response = client.post(f"/cds-services/{PV}/feedback", json=body, headers=cs.auth(settings_db, BASE, PV))
     assert response.status_code == 404
     with database.read() as conn:
@@ -267,7 +295,9 @@ def test_feedback_on_an_unknown_card_is_404_and_stores_nothing(client, settings_
 )
 def test_malformed_hook_bodies_are_400_with_the_path(client, settings_db, content, expected):
     response = client.post(
-        f"/cds-services/{PV}", content=content, headers={**cs.auth(settings_db, BASE, PV), "Content-Type": "application/json"}
+        f"/cds-services/{PV}",
+        content=content,
+        headers={**cs.auth(settings_db, BASE, PV), "Content-Type": "application/json"},
     )
     assert response.status_code == 400, response.text
     assert expected in response.json()["message"]
@@ -298,7 +328,11 @@ def test_missing_token_is_401_with_a_bearer_challenge(client):
 def test_cors_preflight_allows_browser_clients(client):
     response = client.options(
         f"/cds-services/{PV}",
-        headers={"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"},
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
@@ -324,10 +358,14 @@ def test_same_card_twice_stores_the_insight_once(settings_db, database):
 
 
 def test_a_new_result_is_seen_by_the_next_call(client, settings_db):
-    first = {c["summary"] for c in call(client, settings_db, PV, cs.hook_body("patient-view", cs.DIABETIC)).json()["cards"]}
+    first = {
+        c["summary"] for c in call(client, settings_db, PV, cs.hook_body("patient-view", cs.DIABETIC)).json()["cards"]
+    }
     assert "Diabetes: HbA1c above 9%" in first
     today = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
     cs.ingest_population(settings_db, [cs.s.observation("cp-o-new", cs.DIABETIC, value=6.8, when=today)])
-    after = {c["summary"] for c in call(client, settings_db, PV, cs.hook_body("patient-view", cs.DIABETIC)).json()["cards"]}
+    after = {
+        c["summary"] for c in call(client, settings_db, PV, cs.hook_body("patient-view", cs.DIABETIC)).json()["cards"]
+    }
     assert "Diabetes: HbA1c above 9%" not in after
     assert "Diabetes: no HbA1c in the last 6 months" not in after

@@ -25,7 +25,9 @@ def test_the_printed_token_and_curl_are_accepted(tmp_path):
     settings.ensure_home()
     cs.ingest_population(settings)
     client = TestClient(create_app(settings))
-    token = run(home, "auth", "cds-token", "--base-url", "http://testserver", extra_env={"CAREPILOT_DEV": "1"}).stdout.strip()
+    token = run(
+        home, "auth", "cds-token", "--base-url", "http://testserver", extra_env={"CAREPILOT_DEV": "1"}
+    ).stdout.strip()
     body = cs.hook_body("patient-view", cs.DIABETIC)
     response = client.post(f"/cds-services/{cs.PATIENT_VIEW}", json=body, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
@@ -35,5 +37,7 @@ def test_the_printed_token_and_curl_are_accepted(tmp_path):
     assert words[:4] == ["curl", "-s", "-X", "POST"]
     header = words[words.index("-H", 6) + 1]
     payload = orjson.loads(words[words.index("-d") + 1])
-    response = client.post(words[4].removeprefix("http://testserver"), json=payload, headers=dict([header.split(": ", 1)]))
+    response = client.post(
+        words[4].removeprefix("http://testserver"), json=payload, headers=dict([header.split(": ", 1)])
+    )
     assert response.status_code == 200 and response.json()["cards"]

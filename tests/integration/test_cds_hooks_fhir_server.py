@@ -20,7 +20,13 @@ def test_cards_from_data_fetched_over_http_from_a_live_fhir_endpoint(tmp_path):
             "patient-view",
             cs.HEART,
             fhirServer=f"{ehr_base}/fhir",
-            fhirAuthorization={"access_token": "opaque", "token_type": "Bearer", "expires_in": 300, "scope": "user/*.read", "subject": "cds"},
+            fhirAuthorization={
+                "access_token": "opaque",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "user/*.read",
+                "subject": "cds",
+            },
         )
         response = client.post(
             f"/cds-services/{cs.PATIENT_VIEW}", json=body, headers=cs.auth(cds_settings, "http://testserver")
@@ -36,5 +42,7 @@ def test_an_unreachable_fhir_server_is_412(tmp_path):
     settings = Settings(home=tmp_path / "cds", dev=True)
     client = TestClient(create_app(settings))
     body = cs.hook_body("patient-view", cs.HEART, fhirServer=f"http://127.0.0.1:{cs.free_port()}/fhir")
-    response = client.post(f"/cds-services/{cs.PATIENT_VIEW}", json=body, headers=cs.auth(settings, "http://testserver"))
+    response = client.post(
+        f"/cds-services/{cs.PATIENT_VIEW}", json=body, headers=cs.auth(settings, "http://testserver")
+    )
     assert response.status_code == 412

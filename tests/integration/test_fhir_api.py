@@ -88,7 +88,9 @@ def test_patient_search_by_id(client):
 def test_write_back_is_served_and_valid(client, settings_db):
     base = "http://testserver"
     response = client.post(
-        f"/cds-services/{cs.PATIENT_VIEW}", json=cs.hook_body("patient-view", cs.DIABETIC), headers=cs.auth(settings_db, base)
+        f"/cds-services/{cs.PATIENT_VIEW}",
+        json=cs.hook_body("patient-view", cs.DIABETIC),
+        headers=cs.auth(settings_db, base),
     )
     assert response.status_code == 200
     for rtype in ("GuidanceResponse", "Provenance"):

@@ -69,7 +69,11 @@ def test_actions_become_suggestions_with_selection_behaviour_and_stable_uuids():
     suggestion = card["suggestions"][0]
     assert suggestion["uuid"] == suggestion_uuid(insight.id, 0)
     assert uuid.UUID(suggestion["uuid"])  # a real uuid
-    assert suggestion["actions"][0] == {"type": "create", "description": "Create draft ServiceRequest: HbA1c", "resource": order}
+    assert suggestion["actions"][0] == {
+        "type": "create",
+        "description": "Create draft ServiceRequest: HbA1c",
+        "resource": order,
+    }
 
 
 def test_no_actions_no_suggestions_and_override_reasons_always_offered():

@@ -20,7 +20,9 @@ def problem(concept: str) -> Problem:
 
 
 def measure(concept: str, value: float, days_ago: int, unit: str = "") -> Measurement:
-    return Measurement(f"o-{concept}-{days_ago}", concept, Coding("l", "x"), NOW - timedelta(days=days_ago), value, unit)
+    return Measurement(
+        f"o-{concept}-{days_ago}", concept, Coding("l", "x"), NOW - timedelta(days=days_ago), value, unit
+    )
 
 
 def med(concept: str) -> Medication:
@@ -69,7 +71,9 @@ def test_kidney_screening_names_only_the_missing_test():
 
 
 def test_hypertension_gap_uses_either_pressure():
-    diastolic_only = profile([problem("hypertension")], [measure("systolic_bp", 128, 10), measure("diastolic_bp", 92, 10)])
+    diastolic_only = profile(
+        [problem("hypertension")], [measure("systolic_bp", 128, 10), measure("diastolic_bp", 92, 10)]
+    )
     controlled = profile([problem("hypertension")], [measure("systolic_bp", 128, 10), measure("diastolic_bp", 78, 10)])
     assert "hypertension-above-goal" in topics(diastolic_only)
     assert "hypertension-above-goal" not in topics(controlled)
@@ -85,7 +89,9 @@ def test_heart_failure_without_sglt2_inhibitor_says_consider():
 
 def test_ldl_190_without_statin_and_silence_on_a_statin():
     assert "ldl-190-no-statin" in topics(profile(measurements=[measure("ldl", 201, 100)]))
-    assert "ldl-190-no-statin" not in topics(profile(measurements=[measure("ldl", 201, 100)], medications=[med("atorvastatin")]))
+    assert "ldl-190-no-statin" not in topics(
+        profile(measurements=[measure("ldl", 201, 100)], medications=[med("atorvastatin")])
+    )
     assert "ldl-190-no-statin" not in topics(profile(measurements=[measure("ldl", 160, 100)]))
 
 

@@ -78,7 +78,14 @@ def test_forged_signature_is_refused(verifier):
 
 def test_tampered_payload_is_refused(verifier, ec_key):
     header, _payload, signature = mint_token(ec_key, iss=ISS, aud=AUD).split(".")
-    claims = {"iss": ISS, "aud": AUD, "exp": int(time.time()) + 300, "iat": int(time.time()), "jti": "other", "sub": "admin"}
+    claims = {
+        "iss": ISS,
+        "aud": AUD,
+        "exp": int(time.time()) + 300,
+        "iat": int(time.time()),
+        "jti": "other",
+        "sub": "admin",
+    }
     forged = base64.urlsafe_b64encode(orjson.dumps(claims)).rstrip(b"=").decode()
     with pytest.raises(CdsAuthError, match="signature"):
         verifier.verify(bearer(f"{header}.{forged}.{signature}"), [AUD])
@@ -101,9 +108,13 @@ def test_wrong_audience_is_refused(verifier, ec_key):
 
 def test_alg_none_is_refused(verifier):
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
-    body = base64.urlsafe_b64encode(
-        orjson.dumps({"iss": ISS, "aud": AUD, "exp": int(time.time()) + 60, "iat": int(time.time()), "jti": "n"})
-    ).rstrip(b"=").decode()
+    body = (
+        base64.urlsafe_b64encode(
+            orjson.dumps({"iss": ISS, "aud": AUD, "exp": int(time.time()) + 60, "iat": int(time.time()), "jti": "n"})
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     with pytest.raises(CdsAuthError, match="'none'"):
         verifier.verify(bearer(f"{header}.{body}."), [AUD])
 

@@ -50,7 +50,13 @@ def test_fhir_authorization_requires_fhir_server():
         "hook": "patient-view",
         "hookInstance": "x",
         "context": {},
-        "fhirAuthorization": {"access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "s", "subject": "c"},
+        "fhirAuthorization": {
+            "access_token": "t",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "s",
+            "subject": "c",
+        },
     }
     with pytest.raises(ValidationError, match="fhirServer"):
         HookRequest.model_validate(body)
@@ -66,7 +72,9 @@ def test_hook_contexts_require_their_fields():
 
 def test_feedback_outcome_and_timestamp_are_required():
     with pytest.raises(ValidationError):
-        FeedbackRequest.model_validate({"feedback": [{"card": "c", "outcome": "ignored", "outcomeTimestamp": "2020-01-01T00:00:00Z"}]})
+        FeedbackRequest.model_validate(
+            {"feedback": [{"card": "c", "outcome": "ignored", "outcomeTimestamp": "2020-01-01T00:00:00Z"}]}
+        )
     with pytest.raises(ValidationError):
         FeedbackRequest.model_validate({"feedback": [{"card": "c", "outcome": "accepted"}]})
 

@@ -57,9 +57,17 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_bearer_token(
 
 def test_search_paging_follows_next_links():
     pages = {
-        "1": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Condition", "id": "a"}}],
-              "link": [{"relation": "next", "url": "https://ehr.example/fhir/Condition?page=2"}]},
-        "2": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Condition", "id": "b"}}]},
+        "1": {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": "Condition", "id": "a"}}],
+            "link": [{"relation": "next", "url": "https://ehr.example/fhir/Condition?page=2"}],
+        },
+        "2": {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": "Condition", "id": "b"}}],
+        },
     }
     transport = httpx.MockTransport(lambda r: httpx.Response(200, json=pages[r.url.params.get("page", "1")]))
     with FhirClient("https://ehr.example/fhir", transport=transport) as client:
@@ -67,9 +75,12 @@ def test_search_paging_follows_next_links():
 
 
 def test_a_failing_fhir_server_raises_a_fetch_error():
-    with FhirClient("https://ehr.example/fhir", transport=httpx.MockTransport(lambda r: httpx.Response(401))) as client:
-        with pytest.raises(FhirFetchError, match="401"):
-            client.resources("Patient/x")
+    transport = httpx.MockTransport(lambda r: httpx.Response(401))
+    with (
+        FhirClient("https://ehr.example/fhir", transport=transport) as client,
+        pytest.raises(FhirFetchError, match="401"),
+    ):
+        client.resources("Patient/x")
 
 
 def test_prefetched_data_of_another_patient_is_refused():
@@ -82,11 +93,24 @@ def test_prefetched_data_of_another_patient_is_refused():
 
 def test_ordered_drugs_map_to_concepts_by_code_or_name():
     orders = [
-        {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order",
-         "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "32968"}], "text": "clopidogrel 75 MG"},
-         "subject": {"reference": "Patient/p"}},
-        {"resourceType": "MedicationRequest", "status": "draft", "intent": "order",
-         "medicationCodeableConcept": {"text": "Simvastatin 40 mg tablet"}, "subject": {"reference": "Patient/p"}},
+        {
+            "resourceType": "MedicationRequest",
+            "id": "d1",
+            "status": "draft",
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "32968"}],
+                "text": "clopidogrel 75 MG",
+            },
+            "subject": {"reference": "Patient/p"},
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "status": "draft",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": "Simvastatin 40 mg tablet"},
+            "subject": {"reference": "Patient/p"},
+        },
         {"resourceType": "NutritionOrder", "id": "n1"},
     ]
     assert ordered_concepts(orders) == ("clopidogrel", "simvastatin")

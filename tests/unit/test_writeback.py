@@ -52,8 +52,12 @@ def test_detected_issue_for_interactions_uses_the_act_code():
 def test_a_call_writes_derived_resources_guidance_and_provenance():
     insights = [insight(InsightKind.RISK, value=0.2), insight(InsightKind.PGX), insight(InsightKind.CARE_GAP)]
     written = writeback_for_call(
-        service_url="http://cds/cds-services/x", hook_instance="4e0a3a1e-3283-4575-ab82-028d55fe2719",
-        patient_id="p1", insights=insights, skipped=["slow-engine"], when=WHEN,
+        service_url="http://cds/cds-services/x",
+        hook_instance="4e0a3a1e-3283-4575-ab82-028d55fe2719",
+        patient_id="p1",
+        insights=insights,
+        skipped=["slow-engine"],
+        when=WHEN,
     )
     types = [r["resourceType"] for r in written.resources]
     assert types == ["RiskAssessment", "DetectedIssue", "GuidanceResponse", "Provenance"]

@@ -199,7 +199,7 @@ class DashboardService:
                 known = cmap.concepts.get(concept)
                 page.trends.append(
                     (known.display if known else concept, (known.unit or "") if known else "", series, bands)
-                )  # type: ignore[arg-type]
+                )
         page.medications, page.span = _medication_spans(profile)
         # Insight ids carry the time they were computed, so an earlier decision is matched by what it was about.
         for row in self.delivery.feedback(patient_id):

@@ -115,7 +115,7 @@ def transient_profile(
     patient = next((row for row in tables["patients"] if row["patient_id"] == patient_id), None)
     if patient is None:
         raise DataUnavailable("no valid Patient resource for context.patientId was prefetched or fetched")
-    rows = ProfileRows(
+    profile_rows = ProfileRows(
         patient=patient,
         observations=tables["observations"],
         conditions=tables["conditions"],
@@ -124,4 +124,4 @@ def transient_profile(
         encounters=tables["encounters"],
         sources=["cds-hooks-prefetch"],
     )
-    return profile_from_rows(rows, patient_id, as_of)
+    return profile_from_rows(profile_rows, patient_id, as_of)

@@ -120,7 +120,9 @@ def load_issuers(path: Path, transport: httpx.BaseTransport | None = None) -> Is
         raw = tomllib.loads(text) if path.suffix == ".toml" else orjson.loads(text)
     except (OSError, tomllib.TOMLDecodeError, orjson.JSONDecodeError) as exc:
         raise ConfigurationError(f"CDS issuer list {path} cannot be read: {exc}") from exc
-    entries = raw.get("issuers", raw.get("issuer", [])) if isinstance(raw, dict) else []
+    entries = raw.get("issuers", raw.get("issuer")) if isinstance(raw, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigurationError(f"CDS issuer list {path} has no 'issuers' list (JSON) or [[issuer]] tables (TOML)")
     registry = IssuerRegistry(transport=transport)
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not entry.get("iss"):

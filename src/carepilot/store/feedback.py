@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from carepilot.domain.insight import Insight
-from carepilot.errors import NotFoundError
+from carepilot.errors import NotFoundError, StoreError
 from carepilot.store import tables as t
 from carepilot.store.db import Database
 
@@ -158,7 +158,10 @@ class DeliveryRepository:
                         source_version=row.source_version,
                     )
                 )
-                ids.append(int(result.inserted_primary_key[0]))
+                key = result.inserted_primary_key
+                if key is None:
+                    raise StoreError("the database did not return the id of a stored feedback row")
+                ids.append(int(key[0]))
             return ids
 
     # -- reads --------------------------------------------------------------------------------------------------
