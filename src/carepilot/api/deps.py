@@ -1,4 +1,8 @@
-"""Annotated dependency aliases for the routers (one place that says where each collaborator comes from)."""
+"""Annotated dependency aliases for the routers (one place that says where each collaborator comes from).
+
+The look-ups are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, and a thread
+hop per trivial look-up costs more than the look-up. ``cds_client`` stays sync because it writes to the database.
+"""
 
 from __future__ import annotations
 
@@ -33,12 +37,12 @@ class Services:
     templates: Jinja2Templates
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
 
 
-def base_url(request: Request) -> str:
+async def base_url(request: Request) -> str:
     """Where clients reach this service: the configured public URL, else the URL of this request."""
     configured = request.app.state.services.settings.public_url
     return (configured or str(request.base_url)).rstrip("/")
@@ -48,23 +52,23 @@ ServicesDep = Annotated[Services, Depends(services)]
 BaseUrlDep = Annotated[str, Depends(base_url)]
 
 
-def _hooks(s: ServicesDep) -> CdsHookService:
+async def _hooks(s: ServicesDep) -> CdsHookService:
     return s.hooks
 
 
-def _dashboard(s: ServicesDep) -> DashboardService:
+async def _dashboard(s: ServicesDep) -> DashboardService:
     return s.dashboard
 
 
-def _templates(s: ServicesDep) -> Jinja2Templates:
+async def _templates(s: ServicesDep) -> Jinja2Templates:
     return s.templates
 
 
-def _reads(s: ServicesDep) -> FhirReadRepository:
+async def _reads(s: ServicesDep) -> FhirReadRepository:
     return s.reads
 
 
-def _settings(s: ServicesDep) -> Settings:
+async def _settings(s: ServicesDep) -> Settings:
     return s.settings
 
 
