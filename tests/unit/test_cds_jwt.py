@@ -36,6 +36,9 @@ class MemoryJti:
         self.seen.add((iss, jti))
         return True
 
+    def prune_jti(self, now: datetime | None = None) -> int:
+        return 0
+
 
 @pytest.fixture(scope="module")
 def ec_key() -> ECKey:

@@ -15,7 +15,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
@@ -85,7 +85,12 @@ def _wants_fhir(request: Request) -> bool:
     return request.url.path.startswith("/fhir")
 
 
-def _error(request: Request, status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> JSONResponse:
+def _error(request: Request, status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> Response:
+    if request.url.path.startswith("/dashboard"):
+        templates = request.app.state.services.templates
+        return templates.TemplateResponse(
+            request, "error.html", {"status": status, "message": message}, status_code=status
+        )
     if _wants_fhir(request):
         issue = {400: "invalid", 401: "login", 404: "not-found", 412: "incomplete"}.get(status, "exception")
         return JSONResponse(operation_outcome(issue, message), status_code=status, media_type=FHIR_JSON)
@@ -96,31 +101,31 @@ def install_error_handlers(app: FastAPI) -> None:
     """Translate the project's exceptions (and malformed requests) to HTTP status codes; never a 500 for bad input."""
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         problems = _problems(exc)
         summary = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
         return _error(request, 400, "invalid_request", f"malformed request: {summary}", {"problems": problems})
 
     @app.exception_handler(CdsAuthError)
-    async def unauthorised(request: Request, exc: CdsAuthError) -> JSONResponse:
+    async def unauthorised(request: Request, exc: CdsAuthError) -> Response:
         response = _error(request, 401, "unauthorized", str(exc))
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
 
     @app.exception_handler(InputError)
-    async def bad_input(request: Request, exc: InputError) -> JSONResponse:
+    async def bad_input(request: Request, exc: InputError) -> Response:
         return _error(request, 400, "invalid_request", str(exc))
 
     @app.exception_handler(NotFoundError)
-    async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+    async def not_found(request: Request, exc: NotFoundError) -> Response:
         return _error(request, 404, "not_found", str(exc))
 
     @app.exception_handler(DataUnavailable)
-    async def unavailable(request: Request, exc: DataUnavailable) -> JSONResponse:
+    async def unavailable(request: Request, exc: DataUnavailable) -> Response:
         return _error(request, 412, "precondition_failed", str(exc))
 
     @app.exception_handler(CarePilotError)
-    async def failed(request: Request, exc: CarePilotError) -> JSONResponse:
+    async def failed(request: Request, exc: CarePilotError) -> Response:
         log.error("request failed: %s", type(exc).__name__)
         return _error(request, 503, "unavailable", f"the service could not answer: {type(exc).__name__}")
 

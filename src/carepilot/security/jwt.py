@@ -45,6 +45,10 @@ class CdsAuthError(CarePilotError):
 
 class JtiStore(Protocol):
     def claim_jti(self, iss: str, jti: str, expires_at: datetime) -> bool: ...
+    def prune_jti(self, now: datetime | None = None) -> int: ...
+
+
+PRUNE_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,7 @@ class CdsTokenVerifier:
         self.issuers = issuers
         self.jti_store = jti_store
         self.clock = clock
+        self._claims = 0
 
     def verify(self, authorization: str | None, audiences: Collection[str]) -> VerifiedClient:
         """Check the ``Authorization: Bearer`` header; raises CdsAuthError naming the failed check."""
@@ -184,6 +189,9 @@ class CdsTokenVerifier:
         expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
         if not self.jti_store.claim_jti(iss, str(claims["jti"]), expires):
             raise CdsAuthError("token id (jti) was already used: replay refused")
+        self._claims += 1
+        if self._claims % PRUNE_EVERY == 0:  # expired ids can go: their tokens fail the exp check anyway
+            self.jti_store.prune_jti()
         return VerifiedClient(iss=iss, sub=claims.get("sub"), jti=str(claims["jti"]), tenant=claims.get("tenant"))
 
     def _check_claims(self, claims: dict[str, Any], audiences: Collection[str]) -> None:

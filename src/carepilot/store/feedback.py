@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from carepilot.domain.insight import Insight
@@ -51,6 +53,11 @@ class DeliveryRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def _insert_ignore(self, table: Table) -> Any:
+        """INSERT that skips rows whose key is already stored (SQLite and PostgreSQL both say ON CONFLICT DO NOTHING)."""
+        dialect_insert = sqlite_insert if self.db.is_sqlite else postgresql_insert
+        return dialect_insert(table).on_conflict_do_nothing()
+
     # -- writes -------------------------------------------------------------------------------------------------
     def claim_jti(self, iss: str, jti: str, expires_at: datetime) -> bool:
         """Record a token id as used; False when it was seen before (a replay)."""
@@ -77,11 +84,7 @@ class DeliveryRepository:
     ) -> None:
         """Store the Insights shown (ids already stored are kept) and the write-back resources, in one transaction."""
         now = datetime.now(UTC)
-        ids = [i.id for i in insights]
         with self.db.write() as conn:
-            known = set()
-            if ids:
-                known = set(conn.execute(select(t.insights.c.id).where(t.insights.c.id.in_(ids))).scalars())
             rows = [
                 {
                     "id": i.id,
@@ -96,15 +99,13 @@ class DeliveryRepository:
                     "created_at": now,
                 }
                 for i in {i.id: i for i in insights}.values()
-                if i.id not in known
             ]
+            # A re-delivered Insight (and the resources derived from it, stored under its id) is kept as first stored.
             if rows:
-                conn.execute(insert(t.insights), rows)
-            # A re-delivered Insight's derived resources are already stored under the Insight's id.
-            resources = [r for r in resources if r["id"] not in known]
+                conn.execute(self._insert_ignore(t.insights), rows)
             if resources:
                 conn.execute(
-                    insert(t.writeback),
+                    self._insert_ignore(t.writeback),
                     [
                         {
                             "resource_type": r["resourceType"],
