@@ -54,7 +54,7 @@ def test_markdown_model_card_is_rendered_without_raw_html(app_settings):
 
 
 def test_override_without_a_reason_is_refused_and_with_one_is_stored(app_settings):
-    client, settings = app_settings
+    client, _ = app_settings
     page = client.get(f"/dashboard/patients/{cs.HEART}").text
     insight_id = page.split('id="insight-', 1)[1].split('"', 1)[0]
     refused = client.post(f"/dashboard/insights/{insight_id}/feedback", data={"outcome": "overridden"})
