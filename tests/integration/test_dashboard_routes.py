@@ -48,7 +48,9 @@ def test_model_cards_empty_state(app_settings):
 def test_markdown_model_card_is_rendered_without_raw_html(app_settings):
     client, settings = app_settings
     (settings.models_dir / "risk-x").mkdir(parents=True)
-    (settings.models_dir / "risk-x" / "README.md").write_text("# Risk X\n\n**AUROC** 0.7\n\n<script>alert(1)</script>\n")
+    (settings.models_dir / "risk-x" / "README.md").write_text(
+        "# Risk X\n\n**AUROC** 0.7\n\n<script>alert(1)</script>\n"
+    )
     page = client.get("/dashboard/models/risk-x").text
     assert "<strong>AUROC</strong>" in page and "<script>alert(1)</script>" not in page
 
