@@ -11,10 +11,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from tests import cds_support as cs
 
 from carepilot.api.app import create_app
 from carepilot.config import Settings, repo_root
+from tests import cds_support as cs
 
 CHROMIUM = Path("/usr/bin/chromium")
 IMG = repo_root() / "docs" / "img"

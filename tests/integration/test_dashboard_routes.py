@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from carepilot.api.app import create_app
 from carepilot.config import Settings
+from carepilot.domain.insight import Confidence, Factor, Insight, InsightKind, Interval, Severity, Source
 from carepilot.store import tables as t
 from tests import cds_support as cs
 
@@ -76,3 +77,51 @@ def test_override_without_a_reason_is_refused_and_with_one_is_stored(app_setting
         "Contraindicated",
         insight_id,
     )
+
+
+class ManyKinds:
+    """A stand-in engine producing one Insight of each kind the page has a section for."""
+
+    name = "many-kinds-test"
+
+    def insights(self, profile, context):
+        def make(kind, title, severity="info", value=None, interval=None):
+            return Insight(
+                patient_id=profile.patient_id,
+                as_of=profile.as_of,
+                kind=kind,
+                title=title,
+                detail=f"{title}.",
+                confidence=Confidence("moderate", "stand-in"),
+                source=Source("stand-in", "0.0", "model"),
+                explanation=(Factor("age", 0.3, "age 68"), Factor("eGFR", -0.1, "eGFR 80")),
+                value=value,
+                interval=interval,
+                severity=Severity(severity),
+            )
+
+        return [
+            make(InsightKind.RISK, "30-day readmission risk", "warning", 0.18, Interval(0.12, 0.25)),
+            make(InsightKind.TREATMENT_OPTION, "Add an SGLT2 inhibitor", value=-0.6, interval=Interval(-0.9, -0.3)),
+            make(InsightKind.TREATMENT_OPTION, "Add a GLP-1 agonist", value=-0.9, interval=Interval(-1.3, -0.5)),
+            make(InsightKind.PGX, "CYP2C19 poor metabolizer: avoid clopidogrel", "critical"),
+            make(InsightKind.MONITORING_ALERT, "Glucose below 54 mg/dL twice today", "critical"),
+        ]
+
+
+def test_every_section_renders_its_insights(tmp_path):
+    settings = Settings(home=tmp_path / "home", dev=True)
+    settings.ensure_home()
+    cs.ingest_population(settings)
+    client = TestClient(create_app(settings, providers=[ManyKinds()]))
+    page = client.get(f"/dashboard/patients/{cs.DIABETIC}").text
+
+    def section(name: str) -> str:
+        return page.split(f'id="{name}"', 1)[1].split("</section>", 1)[0]
+
+    assert "30-day readmission risk" in section("risks") and "95% interval 0.12–0.25" in section("risks")
+    options = section("options")
+    assert options.count('class="chart interval"') == 2 and "GLP-1" in options and "SGLT2" in options
+    assert "CYP2C19 poor metabolizer" in section("pgx")
+    assert "Glucose below 54" in section("alerts")
+    assert section("risks").count('class="factor up"') == 1 and section("risks").count('class="factor down"') == 1
