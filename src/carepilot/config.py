@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     dev: bool = Field(default=False, description="Development mode (demo issuer, relaxed secrets). Never default.")
     reference_data: Path = Field(default_factory=_default_reference_data, description="Shared reference data.")
     ingest_batch_size: int = Field(default=500, ge=1, le=100_000)
+    cds_issuers: Path | None = Field(
+        default=None, description="JSON or TOML file listing the trusted CDS clients (issuer -> JWKS file or URL)."
+    )
+    public_url: str | None = Field(
+        default=None, description="Base URL clients use to reach this service (JWT audience); unset: the request's."
+    )
+    cds_budget_ms: float = Field(default=250.0, gt=0, description="Latency budget of one hook call's engines.")
+    writeback: bool = Field(default=True, description="Store FHIR write-back resources for each hook call.")
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API.")
 
     @property
     def resolved_database_url(self) -> str:

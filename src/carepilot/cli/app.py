@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import (
+from carepilot.cli import (, bench, records, serve
     bench,
     demo,
     effects,
@@ -67,6 +67,7 @@ synth.register(app)
 monitor.register(app)
 models.register(app)
 insights.register(app)
+serve.register(app)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from carepilot.domain.profile import (
     Problem,
 )
 from carepilot.ingest.times import as_utc
-from carepilot.store.repository import RecordRepository
+from carepilot.store.repository import ProfileRows, RecordRepository
 
 
 def _known(when: datetime | None, as_of: datetime) -> bool:
@@ -36,8 +36,12 @@ def load_profile(repo: RecordRepository, patient_id: str, as_of: datetime | None
     Raises:
         NotFoundError: no patient with that id.
     """
+    return profile_from_rows(repo.profile_rows(patient_id), patient_id, as_of)
+
+
+def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None = None) -> PatientProfile:
+    """Pure: the profile as known at ``as_of`` from normalised rows (stored, or built from FHIR in memory)."""
     as_of = as_utc(as_of) or datetime.now(UTC)
-    rows = repo.profile_rows(patient_id)
     p = rows.patient
     name = " ".join(x for x in (p.get("given"), p.get("family")) if x) or None
     deceased = as_utc(p.get("deceased"))

@@ -199,3 +199,62 @@ NORMALISED_BY_TYPE: dict[str, Table] = {
     "AllergyIntolerance": allergies,
     "Encounter": encounters,
 }
+
+# -- delivery: Insights shown, clinician feedback, seen CDS client token ids, FHIR write-back --------------------
+
+insights = Table(
+    "insights",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("patient_id", String(ID), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("source_id", String(200), nullable=False),
+    Column("source_version", String(64), nullable=False),
+    Column("hook_instance", String(100)),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(100), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("card", String(100), nullable=False),
+    Column("insight_id", String(36), index=True),
+    Column("patient_id", String(ID), index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("override_code", String(100)),
+    Column("override_system", String(400)),
+    Column("override_display", String(400)),
+    Column("user_comment", Text),
+    Column("accepted_suggestions", Text),
+    Column("user_id", String(200)),
+    Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("source_id", String(200)),
+    Column("source_version", String(64)),
+)
+
+cds_jti = Table(
+    "cds_jti",
+    metadata,
+    Column("iss", String(400), primary_key=True),
+    Column("jti", String(200), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+writeback = Table(
+    "writeback",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(ID), primary_key=True),
+    Column("patient_id", String(ID), index=True),
+    Column("insight_id", String(36)),
+    Column("hook_instance", String(100)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("content", Text, nullable=False),
+)

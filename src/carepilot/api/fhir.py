@@ -1,0 +1,72 @@
+"""Read-only FHIR API under /fhir: metadata, read, Patient/$everything, search by patient. application/fhir+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from carepilot.api.deps import BaseUrlDep, FhirReadsDep
+from carepilot.errors import InputError, NotFoundError
+from carepilot.fhir.server import FHIR_JSON, capability_statement, searchset
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+
+def _fhir(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def _patient_param(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.split("/", 1)[1] if value.startswith("Patient/") else value
+
+
+@router.get("/metadata")
+def metadata(reads: FhirReadsDep, base: BaseUrlDep) -> JSONResponse:
+    """The CapabilityStatement."""
+    return _fhir(capability_statement(base, reads.types()))
+
+
+@router.get("/Patient/{patient_id}/$everything")
+def everything(patient_id: str, reads: FhirReadsDep, base: BaseUrlDep, request: Request) -> JSONResponse:
+    """Every resource of one patient, as a searchset Bundle."""
+    patient = reads.read("Patient", patient_id)
+    if patient is None:
+        raise NotFoundError(f"Patient/{patient_id} is not known")
+    others = [r for r in reads.search(None, patient_id) if r.get("resourceType") != "Patient"]
+    return _fhir(searchset([patient, *others], base, str(request.url)))
+
+
+@router.get("/{resource_type}/{resource_id}")
+def read(resource_type: str, resource_id: str, reads: FhirReadsDep) -> JSONResponse:
+    """One resource by type and id."""
+    found = reads.read(resource_type, resource_id)
+    if found is None:
+        raise NotFoundError(f"{resource_type}/{resource_id} is not known")
+    return _fhir(found)
+
+
+@router.get("/{resource_type}")
+def search(
+    resource_type: str,
+    reads: FhirReadsDep,
+    base: BaseUrlDep,
+    request: Request,
+    patient: str | None = None,
+    subject: str | None = None,
+    _id: str | None = None,
+) -> JSONResponse:
+    """Search one type by patient (``patient`` or ``subject``); Patient also by ``_id``."""
+    if not resource_type[:1].isupper() or not resource_type.isalpha():
+        raise InputError(f"{resource_type!r} is not a FHIR resource type")
+    if resource_type == "Patient":
+        pid = _id or _patient_param(patient)
+        found = [p for p in [reads.read("Patient", pid)] if p] if pid else reads.patients()
+        return _fhir(searchset(found, base, str(request.url)))
+    pid = _patient_param(patient or subject)
+    if pid is None:
+        raise InputError(f"search {resource_type} needs a patient parameter (e.g. ?patient=123)")
+    return _fhir(searchset(reads.search(resource_type, pid), base, str(request.url)))
