@@ -16,9 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_readmission_quick_run_reports_both_models_and_subgroups(settings: Settings, tmp_path: Path) -> None:
     reference("diabetes130", "diabetic_data.csv")
-    report = run_benchmark(
-        "readmission", settings, {"sample": "5000", "folds": "2", "plots": str(tmp_path / "img")}
-    )
+    report = run_benchmark("readmission", settings, {"sample": "5000", "folds": "2", "plots": str(tmp_path / "img")})
     data = json.loads(report.to_json())
     assert data["benchmark"] == "readmission"
     assert 4000 <= data["n"] <= 5000

@@ -44,8 +44,6 @@ def test_registered_risk_model_round_trips_with_its_card(settings: Settings) -> 
     assert np.allclose(loaded.predict_proba(X.head(5)), model.predict_proba(X.head(5)))
     stored = json.loads(registry.card_path("test-risk").read_text())
     assert len(stored["hti1_source_attributes"]) == 31
-    info = RiskModelInfo(
-        "test-risk", rec.version, "test outcome", card_url=str(registry.card_path("test-risk"))
-    )
+    info = RiskModelInfo("test-risk", rec.version, "test outcome", card_url=str(registry.card_path("test-risk")))
     out = risk_insight(loaded, X.head(1), patient_id="p-1", as_of=datetime(2026, 1, 1, tzinfo=UTC), info=info)
     assert isinstance(out, Insight) and out.source.version == "1"

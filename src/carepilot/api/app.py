@@ -28,10 +28,10 @@ from carepilot.bootstrap import open_store
 from carepilot.config import Settings
 from carepilot.errors import CarePilotError, InputError, NotFoundError
 from carepilot.fhir.server import FHIR_JSON, operation_outcome
-from carepilot.insights.care_gaps import CareGapProvider
 from carepilot.insights.dashboard import DashboardService
 from carepilot.insights.hooks import CdsHookService
 from carepilot.insights.prefetch import DataUnavailable
+from carepilot.insights.providers import default_providers
 from carepilot.insights.service import InsightProvider, InsightService
 from carepilot.security.jwt import CdsAuthError, CdsTokenVerifier, IssuerRegistry, dev_issuer, load_issuers
 from carepilot.store.feedback import DeliveryRepository
@@ -40,11 +40,6 @@ from carepilot.web import charts
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent.parent / "web"
-
-
-def default_providers() -> list[InsightProvider]:
-    """The engines registered with the service (each further engine adds itself here)."""
-    return [CareGapProvider()]
 
 
 def issuer_registry(settings: Settings, transport: httpx.BaseTransport | None = None) -> IssuerRegistry:
@@ -140,7 +135,7 @@ def create_app(
     db, repo = open_store(settings)
     delivery = DeliveryRepository(db)
     reads = FhirReadRepository(db)
-    insight_service = InsightService(list(providers) if providers is not None else default_providers())
+    insight_service = InsightService(list(providers) if providers is not None else default_providers(settings))
     hooks = CdsHookService(
         repo,
         delivery,

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from carepilot.cli import (, bench, records, serve
+from carepilot.cli import (
     bench,
     demo,
     effects,
@@ -18,6 +18,7 @@ from carepilot.cli import (, bench, records, serve
     oncology,
     pgx,
     records,
+    serve,
     synth,
     views,
     warfarin,
@@ -54,20 +55,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# One line per command module; each module exposes ``register(app)``.
+# One line per command module; each module exposes ``register(app)``. The order is the order in --help.
 demo.register(app)
-records.register(app)
-bench.register(app)
-pgx.register(app)
-views.register(app)
-oncology.register(app)
-warfarin.register(app)
-effects.register(app)
 synth.register(app)
-monitor.register(app)
-models.register(app)
+records.register(app)
 insights.register(app)
+models.register(app)
 serve.register(app)
+views.register(app)
+pgx.register(app)
+warfarin.register(app)
+oncology.register(app)
+effects.register(app)
+monitor.register(app)
+bench.register(app)
 
 
 def main() -> None:

@@ -32,7 +32,8 @@ def readmission_catalog() -> dict[str, FeatureInfo]:
     for name, (label, unit) in FEATURE_LABELS.items():
         low, high = RANGES.get(name, (None, None))
         decimals = 2 if name == "pdc_180d" else (0 if name.startswith(("prior_", "n_", "days_since")) else 1)
-        values = {"1.0": "yes", "0.0": "no"} if name.startswith("has_") or name == "male" else {}
+        flag = name.startswith(("has_", "discharge_")) or name == "male"
+        values = {"1.0": "yes", "0.0": "no"} if flag else {}
         out[name] = FeatureInfo(label=label, unit=unit, low=low, high=high, decimals=decimals, values=values)
     for c in CONDITIONS:
         out[f"has_{c}"] = FeatureInfo(

@@ -50,10 +50,15 @@ LABS = (
     "phq9",
 )
 
+# FHIR discharge-disposition codes (http://terminology.hl7.org/CodeSystem/discharge-disposition).
+FACILITY_DISPOSITIONS = frozenset({"snf", "rehab", "other-hcf", "long", "psy"})
+
 FEATURES: tuple[str, ...] = (
     "age",
     "male",
     "length_of_stay_days",
+    "discharge_to_facility",
+    "discharge_home_with_services",
     "prior_inpatient_365d",
     "prior_emergency_365d",
     "n_active_problems",
@@ -68,6 +73,8 @@ FEATURE_LABELS: dict[str, tuple[str, str | None]] = {
     "age": ("Age", "years"),
     "male": ("Male sex", None),
     "length_of_stay_days": ("Length of stay", "days"),
+    "discharge_to_facility": ("Discharged to a care facility", None),
+    "discharge_home_with_services": ("Discharged home with services", None),
     "prior_inpatient_365d": ("Admissions in the past year", None),
     "prior_emergency_365d": ("Emergency visits in the past year", None),
     "n_active_problems": ("Active problems", None),
@@ -96,10 +103,15 @@ def is_inpatient(encounter: Encounter) -> bool:
     return (encounter.encounter_class or "") in INPATIENT_CLASSES
 
 
-def features_at(profile: PatientProfile, index: datetime, admitted: datetime | None = None) -> dict[str, float]:
+def features_at(
+    profile: PatientProfile, index: datetime, admitted: datetime | None = None, disposition: str | None = None
+) -> dict[str, float]:
     """The feature vector of a patient at ``index`` from the profile truncated there (no later data)."""
     p = profile.truncated(index)
     row: dict[str, float] = {}
+    code = (disposition or "").lower()
+    row["discharge_to_facility"] = 1.0 if code in FACILITY_DISPOSITIONS else 0.0
+    row["discharge_home_with_services"] = 1.0 if code == "alt-home" else 0.0
     age = p.age
     row["age"] = float(age) if age is not None else float("nan")
     row["male"] = 1.0 if p.demographics.sex == "male" else 0.0
@@ -164,7 +176,7 @@ def readmission_examples(profile: PatientProfile, data_end: datetime) -> list[di
                 "patient_id": profile.patient_id,
                 "encounter_id": e.resource_id,
                 "index_time": e.end,
-                **features_at(profile, e.end, e.start),
+                **features_at(profile, e.end, e.start, e.discharge_disposition),
                 "label": int(readmitted),
             }
         )

@@ -269,6 +269,8 @@ def model_cards(models_dir: Path) -> list[ModelCard]:
         if not path.is_file():
             continue
         model_id = path.parent.name if path.parent != models_dir else path.stem
+        if path.parent.name.isdigit() and path.parent.parent != models_dir.parent:
+            model_id = path.parent.parent.name  # registry layout: <models>/<name>/<version>/card.json
         if path.suffix == ".json" and "card" in path.name:
             try:
                 found.append(ModelCard(model_id, path, "json", orjson.loads(path.read_bytes())))

@@ -51,7 +51,8 @@ class ReadmissionRiskProvider:
         last = max(inpatient, key=lambda e: e.start) if inpatient else None  # type: ignore[arg-type,return-value]
         index = last.end if last is not None and last.end is not None else profile.as_of
         admitted = last.start if last is not None else None
-        row = pd.DataFrame([features_at(profile, index, admitted)], columns=list(FEATURES))
+        disposition = last.discharge_disposition if last is not None else None
+        row = pd.DataFrame([features_at(profile, index, admitted, disposition)], columns=list(FEATURES))
         info = RiskModelInfo(
             model_id=MODEL_NAME,
             version=version,
