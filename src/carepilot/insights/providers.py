@@ -17,6 +17,7 @@ from carepilot.domain.insight import Declined, Insight
 from carepilot.domain.profile import PatientProfile
 from carepilot.errors import CarePilotError
 from carepilot.insights.care_gaps import CareGapProvider
+from carepilot.insights.effects import TreatmentOptionsProvider
 from carepilot.insights.risk import ReadmissionRiskProvider
 from carepilot.insights.service import InsightContext, InsightProvider
 from carepilot.knowledge.oncology import CivicKnowledgeBase, load_civic, oncology_insights
@@ -119,4 +120,9 @@ def knowledge_providers(reference_data: Path) -> list[InsightProvider]:
 def default_providers(settings: Settings) -> list[InsightProvider]:
     """Every engine the service runs: trained models from the registry, then the rule-based engines."""
     registry = ModelRegistry(settings.models_dir)
-    return [ReadmissionRiskProvider(registry), CareGapProvider(), *knowledge_providers(settings.reference_data)]
+    return [
+        ReadmissionRiskProvider(registry),
+        TreatmentOptionsProvider(registry, "diabetes-addon"),
+        CareGapProvider(),
+        *knowledge_providers(settings.reference_data),
+    ]
