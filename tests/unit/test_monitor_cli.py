@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from carepilot.cli.app import app
-from carepilot.errors import InputError, UnreadableInputError
 
 runner = CliRunner()
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -73,15 +72,15 @@ def test_cgm_metrics_without_cgm_readings_or_with_bad_json_is_an_input_error(tmp
     path = tmp_path / "hr.json"
     path.write_bytes(orjson.dumps([{"type": "heart_rate", "value": 60, "unit": "/min", "time": T0.isoformat()}]))
     result = runner.invoke(app, ["monitor", "cgm-metrics", "--readings", str(path)])
-    assert isinstance(result.exception, InputError)
+    assert result.exit_code == 2 and "error" in result.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     result = runner.invoke(app, ["monitor", "cgm-metrics", "--readings", str(bad)])
-    assert isinstance(result.exception, UnreadableInputError)
+    assert result.exit_code == 2 and "bad.json" in result.stderr
     obj = tmp_path / "obj.json"
     obj.write_text('{"type": "cgm_glucose"}')
     result = runner.invoke(app, ["monitor", "cgm-metrics", "--readings", str(obj)])
-    assert isinstance(result.exception, InputError)
+    assert result.exit_code == 2 and "error" in result.stderr
 
 
 def test_cgm_metrics_refuses_a_file_mixing_patients(tmp_path: Path) -> None:
@@ -92,8 +91,8 @@ def test_cgm_metrics_refuses_a_file_mixing_patients(tmp_path: Path) -> None:
     path = tmp_path / "mixed.json"
     path.write_bytes(orjson.dumps(rows))
     result = runner.invoke(app, ["monitor", "cgm-metrics", "--readings", str(path)])
-    assert isinstance(result.exception, InputError)
-    assert "2 patients" in str(result.exception)
+    assert result.exit_code == 2
+    assert "2 patients" in result.stderr
 
 
 def test_news2_json() -> None:
@@ -138,7 +137,8 @@ def test_news2_rejects_an_unknown_consciousness_level() -> None:
         "--consciousness",
         "X",
     ]
-    assert isinstance(runner.invoke(app, args).exception, InputError)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "consciousness" in result.stderr.lower()
 
 
 def _population(tmp_path: Path) -> Path:
@@ -180,4 +180,5 @@ def test_replay_reports_sensitivity_burden_and_lead_time(tmp_path: Path) -> None
 
 
 def test_replay_of_a_missing_folder_is_an_input_error(tmp_path: Path) -> None:
-    assert isinstance(runner.invoke(app, ["monitor", "replay", str(tmp_path)]).exception, InputError)
+    result = runner.invoke(app, ["monitor", "replay", str(tmp_path)])
+    assert result.exit_code == 2 and "error" in result.stderr
