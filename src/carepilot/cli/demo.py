@@ -79,6 +79,11 @@ def demo(
     if showcase and s.dev:
         console.print("\npatient-view CDS Hooks call (paste into another terminal):")
         console.print(patient_view_curl(s, showcase, base), soft_wrap=True, highlight=False, markup=False)
+        console.print(
+            "(the token is valid for 5 minutes and once; for a fresh one each time: "
+            f"CAREPILOT_DEV=1 .venv/bin/carepilot auth curl {showcase} | sh)",
+            highlight=False,
+        )
     elif not s.dev:
         console.print("(set CAREPILOT_DEV=1 for a development CDS client token; `make demo` does)")
     console.print("Stop with Ctrl-C.")
