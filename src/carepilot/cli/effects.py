@@ -11,12 +11,17 @@ import orjson
 import typer
 from rich.table import Table
 
+from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, print_json, settings
+from carepilot.errors import InputError
+from carepilot.learning.effects_training import fit_decision
 from carepilot.models.effects.artifact import EffectModelFile, load_model, save_model
 from carepilot.models.effects.csvio import CsvColumnError, load_covariates, load_effect_table
+from carepilot.models.effects.decision import load_decision
 from carepilot.models.effects.engine import EffectEngine
 from carepilot.models.effects.learners import LEARNER_NAMES, LearnerConfig
 from carepilot.models.effects.policy import engine_rule_learner, evaluate_rules
+from carepilot.models.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 effects_app = typer.Typer(help="Individual treatment effects from a CSV file (see docs/treatment-effects.md).")
@@ -36,6 +41,29 @@ LearnerOpt = Annotated[
 ]
 
 
+def fit_decision_on_store(name: str, json_out: bool) -> None:
+    """Fit and register a decision's effect model from every patient in the store who made it."""
+    s = settings()
+    _, repo = open_store(s)
+    fitted = fit_decision(
+        repo, ModelRegistry(s.models_dir), load_decision(name), on_step=None if json_out else console.print
+    )
+    out = {
+        "model": fitted.record.name,
+        "version": fitted.record.version,
+        "sha256": fitted.record.sha256,
+        "rows": fitted.rows,
+        "per_option": fitted.per_option,
+        "learner": fitted.learner,
+    }
+    if json_out:
+        print_json(out)
+        return
+    console.print(
+        f"registered {fitted.record.name} v{fitted.record.version} ({fitted.learner}, {fitted.rows} patients)"
+    )
+
+
 def _covariate_list(value: str | None) -> list[str] | None:
     return [c.strip() for c in value.split(",") if c.strip()] if value else None
 
@@ -46,9 +74,15 @@ def _config(trees: int, bootstrap: int, seed: int) -> LearnerConfig:
 
 @effects_app.command("fit")
 def fit(
-    csv: CsvOpt,
-    treatment: TreatmentOpt,
-    outcome: OutcomeOpt,
+    csv: Annotated[Path | None, typer.Option("--csv", help="CSV file, one row per patient.")] = None,
+    treatment: Annotated[
+        str | None, typer.Option("--treatment", help="Column holding the option each patient received.")
+    ] = None,
+    outcome: Annotated[str | None, typer.Option("--outcome", help="Numeric outcome column.")] = None,
+    decision: Annotated[
+        str | None,
+        typer.Option("--decision", help="A decision spec fitted on the store instead (e.g. diabetes-addon)."),
+    ] = None,
     covariates: Annotated[str | None, typer.Option("--covariates", help="Comma-separated covariate columns.")] = None,
     model_out: Annotated[Path | None, typer.Option("--model-out", help="Where to write the model file.")] = None,
     learner: LearnerOpt = "auto",
@@ -61,7 +95,12 @@ def fit(
     ] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Fit an effect model on a CSV file and save it (joblib + sha256 sidecar)."""
+    """Fit an effect model on a CSV file and save it (joblib + sha256 sidecar), or a decision on the store."""
+    if decision is not None:
+        fit_decision_on_store(decision, json_out)
+        return
+    if csv is None or treatment is None or outcome is None:
+        raise InputError("give --csv, --treatment and --outcome, or --decision NAME to fit on the store")
     table = load_effect_table(csv, treatment, outcome, _covariate_list(covariates))
     engine = EffectEngine(learner=learner, reference=reference, config=_config(trees, bootstrap, seed))
     engine.fit(table.X, table.t, table.y)

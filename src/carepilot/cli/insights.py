@@ -10,15 +10,14 @@ from rich.table import Table
 
 from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, print_json, settings
+from carepilot.cli.effects import fit_decision_on_store
 from carepilot.cli.serialise import plain
 from carepilot.domain.insight import Insight
 from carepilot.errors import InputError
 from carepilot.insights.providers import default_providers
 from carepilot.insights.service import InsightContext, InsightService
 from carepilot.knowledge.concepts import concept_map
-from carepilot.learning.effects_training import fit_decision
 from carepilot.learning.training import train_readmission
-from carepilot.models.effects.decision import load_decision
 from carepilot.models.registry import ModelRegistry
 from carepilot.store.profiles import load_profile
 
@@ -39,28 +38,13 @@ def train(
 ) -> None:
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}; trainable models: {', '.join(MODELS)}")
+    if model != "readmission":
+        fit_decision_on_store(model, json_out)
+        return
     s = settings()
     _, repo = open_store(s)
     registry = ModelRegistry(s.models_dir)
     say = (lambda _m: None) if json_out else (lambda m: console.print(f"  {m}"))
-    if model != "readmission":
-        fitted = fit_decision(repo, registry, load_decision(model), on_step=say)
-        out = {
-            "model": fitted.record.name,
-            "version": fitted.record.version,
-            "sha256": fitted.record.sha256,
-            "rows": fitted.rows,
-            "per_option": fitted.per_option,
-            "learner": fitted.learner,
-        }
-        if json_out:
-            print_json(out)
-        else:
-            console.print(
-                f"registered {fitted.record.name} v{fitted.record.version} ({fitted.learner}, "
-                f"{fitted.rows} patients: {fitted.per_option})"
-            )
-        return
     result = train_readmission(repo, registry, s.models_dir / "plots", folds=folds, seed=seed, on_step=say)
     summary = {
         "model": result.record.name,

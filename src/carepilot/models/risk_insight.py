@@ -20,6 +20,7 @@ from carepilot.domain.insight import (
     Confidence,
     Declined,
     Evidence,
+    Factor,
     Insight,
     InsightKind,
     Interval,
@@ -69,6 +70,15 @@ def risk_insight(
         lo, hi = model.predict_interval(row)
         interval = Interval(float(min(lo[0], risk)), float(max(hi[0], risk)), model.interval_level)
     factors = explain_patient(model, row, catalog, top=top)
+    if not factors:
+        # A model with no split on this patient's values (or a near-constant one) still owes an explanation.
+        factors = (
+            Factor(
+                label="Population average",
+                contribution=0.0,
+                phrase="No recorded factor moves this estimate away from the training population's average risk",
+            ),
+        )
     pct = f"{100 * risk:.0f}%"
     if interval is not None:
         span = f"{100 * interval.low:.0f}-{100 * interval.high:.0f}%"
