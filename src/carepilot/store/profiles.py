@@ -21,11 +21,6 @@ from carepilot.ingest.times import as_utc
 from carepilot.store.repository import ProfileRows, RecordRepository
 
 
-def _known(when: datetime | None, as_of: datetime) -> bool:
-    """Data without a clinical time is kept (it cannot be placed after the index time); later data is not."""
-    return when is None or when <= as_of
-
-
 def _coding(row: dict[str, Any]) -> Coding:
     return Coding(system=row.get("system") or "", code=row.get("code") or "", display=row.get("display"))
 
@@ -49,7 +44,7 @@ def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None
         patient_id=patient_id,
         birth_date=p.get("birth_date"),
         sex=p.get("sex"),
-        deceased=deceased if deceased and deceased <= as_of else None,
+        deceased=deceased,
         race=p.get("race"),
         ethnicity=p.get("ethnicity"),
         language=p.get("language"),
@@ -70,7 +65,7 @@ def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None
             category=r.get("category"),
         )
         for r in rows.observations
-        if _known(as_utc(r.get("effective")), as_of) and r.get("status") not in ("entered-in-error", "cancelled")
+        if r.get("status") not in ("entered-in-error", "cancelled")
     )
     problems = tuple(
         Problem(
@@ -83,7 +78,6 @@ def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None
             recorded=as_utc(r.get("recorded")),
         )
         for r in rows.conditions
-        if _known(as_utc(r.get("onset")) or as_utc(r.get("recorded")), as_of)
     )
     medications = tuple(
         Medication(
@@ -98,7 +92,6 @@ def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None
             days_supply=r.get("days_supply"),
         )
         for r in rows.medications
-        if _known(as_utc(r.get("authored")), as_of)
     )
     allergies = tuple(
         Allergy(
@@ -110,7 +103,6 @@ def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None
             clinical_status=r.get("clinical_status"),
         )
         for r in rows.allergies
-        if _known(as_utc(r.get("recorded")), as_of)
     )
     encounters = tuple(
         Encounter(
@@ -118,14 +110,13 @@ def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None
             encounter_class=r.get("encounter_class"),
             type=r.get("type"),
             start=as_utc(r.get("start")),
-            end=_clip(as_utc(r.get("end")), as_of),
-            discharge_disposition=r.get("discharge_disposition") if _known(as_utc(r.get("end")), as_of) else None,
+            end=as_utc(r.get("end")),
+            discharge_disposition=r.get("discharge_disposition"),
             reason=r.get("reason"),
         )
         for r in rows.encounters
-        if _known(as_utc(r.get("start")), as_of)
     )
-    return PatientProfile(
+    everything = PatientProfile(
         demographics=demographics,
         as_of=as_of,
         problems=problems,
@@ -138,8 +129,5 @@ def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None
             (i.get("system") or "", i.get("value") or "") for i in orjson.loads(p.get("identifiers") or "[]")
         ),
     )
-
-
-def _clip(end: datetime | None, as_of: datetime) -> datetime | None:
-    """An encounter still open at ``as_of`` has no end yet."""
-    return end if end is not None and end <= as_of else None
+    # One definition of "known at a time" for every reader: the domain's truncation.
+    return everything.truncated(as_of)
