@@ -154,6 +154,7 @@ def test_override_needs_a_reason_and_is_recorded(site, page):
 def test_model_card_pages(site, page):
     page.goto(f"{site}/dashboard/models")
     assert "readmission-lgbm" in page.inner_text("main")
+    shot(page, "dashboard-models.png")
     page.click("text=readmission-lgbm")
     page.wait_for_url("**/dashboard/models/readmission-lgbm")
     text = page.inner_text("main")
