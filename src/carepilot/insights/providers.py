@@ -16,6 +16,7 @@ from carepilot.config import Settings
 from carepilot.domain.insight import Declined, Insight
 from carepilot.domain.profile import PatientProfile
 from carepilot.errors import CarePilotError
+from carepilot.insights.adherence import AdherenceProvider
 from carepilot.insights.care_gaps import CareGapProvider
 from carepilot.insights.effects import TreatmentOptionsProvider
 from carepilot.insights.risk import ReadmissionRiskProvider
@@ -124,5 +125,6 @@ def default_providers(settings: Settings) -> list[InsightProvider]:
         ReadmissionRiskProvider(registry),
         TreatmentOptionsProvider(registry, "diabetes-addon"),
         CareGapProvider(),
+        AdherenceProvider(),
         *knowledge_providers(settings.reference_data),
     ]
