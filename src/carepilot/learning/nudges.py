@@ -10,12 +10,30 @@ every choice, and an arm on an unreachable channel is never chosen.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from mabwiser.mab import MAB, LearningPolicy
 
-from carepilot.domain.nudges import ARMS, CONTEXT_FEATURES, DEFAULT_ARM, Arm, NudgeContext, context_vector
+from carepilot.domain.nudges import (
+    ARMS,
+    CONTEXT_FEATURES,
+    DEFAULT_ARM,
+    TEMPLATES,
+    Arm,
+    NudgeContext,
+    context_vector,
+    may_send,
+    needs_nudge,
+    send_time,
+)
+from carepilot.domain.profile import PatientProfile
 from carepilot.errors import InputError
+from carepilot.features.adherence import adherence_by_class, adherence_features
+from carepilot.store.nudges import NudgeRepository
+from carepilot.store.profiles import load_profile
+from carepilot.store.repository import RecordRepository
 
 POLICY_ID = "nudge-lints"
 POLICY_VERSION = "2026.11.0"
@@ -86,3 +104,64 @@ class NudgeBandit:
             raise InputError(f"unknown nudge arms in history: {sorted(unknown)[:3]}")
         x = np.asarray([context_vector(c) for c in contexts], dtype=float).reshape(len(contexts), len(CONTEXT_FEATURES))
         return x, [a.key for a in arms], np.asarray(rewards, dtype=float)
+
+
+@dataclass(frozen=True)
+class PlannedNudge:
+    patient_id: str
+    arm: Arm
+    status: str  # planned | suppressed
+    reason: str
+    scheduled_at: datetime
+    message_id: str
+    text: str
+
+
+def nudge_context(profile: PatientProfile, care_gaps: int = 0) -> NudgeContext:
+    """The learner's view of a patient: age, sex, PDC, depression, diabetes, comorbidities (no names or text)."""
+    features = adherence_features(profile)
+    pdc = features["pdc_mean"]
+    return NudgeContext(
+        age=float(profile.age) if profile.age is not None else 50.0,
+        female=profile.demographics.sex == "female",
+        pdc=float(pdc) if pdc == pdc else 1.0,
+        depression=profile.has_condition("depression"),
+        diabetes=profile.has_condition("type2_diabetes"),
+        conditions=len({p.concept for p in profile.active_problems() if p.concept}),
+        care_gaps=care_gaps,
+    )
+
+
+class NudgePlanner:
+    """Chooses and records this week's nudge for each patient who needs one, within the safety rules."""
+
+    def __init__(self, records: RecordRepository, nudges: NudgeRepository, seed: int = 0) -> None:
+        self.records = records
+        self.nudges = nudges
+        self.seed = seed
+
+    def plan(
+        self, patient_ids: Sequence[str], day: datetime, care_gaps: dict[str, int] | None = None
+    ) -> list[PlannedNudge]:
+        """Learn from every logged response, then plan one nudge per patient with low PDC or a care gap."""
+        bandit = NudgeBandit(seed=self.seed).fit(*self.nudges.history())
+        out: list[PlannedNudge] = []
+        for pid in patient_ids:
+            profile = load_profile(self.records, pid)
+            ctx = nudge_context(profile, (care_gaps or {}).get(pid, 0))
+            if not needs_nudge(ctx.pdc, ctx.care_gaps):
+                continue
+            (arm,) = bandit.choose([ctx])
+            at = send_time(day, arm)
+            ok, reason = may_send(self.nudges.settings(pid), self.nudges.sent_times(pid), at)
+            status = "planned" if ok else "suppressed"
+            drug = _low_drug(profile)
+            saved = self.nudges.record_message(pid, arm, ctx, (POLICY_ID, POLICY_VERSION), status, reason, at)
+            out.append(PlannedNudge(pid, arm, status, reason, at, saved.id, TEMPLATES[arm.message].format(drug=drug)))
+        return out
+
+
+def _low_drug(profile: PatientProfile) -> str:
+    """The drug the message names: the least-covered class's first drug, else 'your medicines'."""
+    found = adherence_by_class(profile)
+    return found[0].drugs[0] if found and not found[0].adherent else "your medicines"
