@@ -68,15 +68,16 @@ def adherence_insight(profile: PatientProfile, summary: AdherenceSummary) -> Ins
         ]
     )
     factors = [
-        Factor("Proportion of days covered", summary.pdc - summary.threshold, f"PDC {summary.pdc:.0%} (goal 80%)"),
+        # Signed like risk factors: positive = a reason for concern (drawn red), negative = reassuring.
+        Factor("Proportion of days covered", summary.threshold - summary.pdc, f"PDC {summary.pdc:.0%} (goal 80%)"),
     ]
     if longest is not None:
         factors.append(
-            Factor("Longest gap", -min(longest.days / 90.0, 1.0), f"{longest.days} days from {longest.start}")
+            Factor("Longest gap", min(longest.days / 90.0, 1.0), f"{longest.days} days from {longest.start}")
         )
     slope = summary.trend_slope
     if slope is not None:
-        factors.append(Factor("Trend", slope, f"{summary.trend_word} ({slope:+.0%} per 90 days)"))
+        factors.append(Factor("Trend", -slope, f"{summary.trend_word} ({slope:+.0%} per 90 days)"))
     return Insight(
         patient_id=profile.patient_id,
         as_of=profile.as_of,

@@ -275,7 +275,7 @@ class MentalHealthProvider:
             ),
             source=SOURCE,
             explanation=(
-                Factor("PHQ-9 change from baseline", -change, f"{change:+.0%} (response needs -50%)"),
+                Factor("PHQ-9 change from baseline", 0.5 + change, f"{change:+.0%} (response needs -50%)"),
                 Factor("Weeks on the drug", min(found.weeks_on_drug / 8.0, 1.0), f"{found.weeks_on_drug:.0f} weeks"),
             ),
             evidence=TRIAL_EVIDENCE,

@@ -8,6 +8,7 @@ crisis contacts. Also the depression-care view model used by the clinician page 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -67,7 +68,8 @@ def plain_item(insight: Insight) -> PlainItem | None:
             f"Due: {insight.title}", _why(insight) or "Your care team recommends this at your stage of care."
         )
     if kind == InsightKind.ADHERENCE:
-        drugs = (insight.topic or "").split(":", 1)[-1].replace("_", " ")
+        named = re.search(r"\(([^)]*)\)", insight.title)
+        drugs = named.group(1) if named else (insight.topic or "").split(":", 1)[-1].replace("_", " ")
         return PlainItem(
             f"Your refills of {drugs} have had gaps.",
             "Medicines work best taken every day. If cost, side effects or routine get in the way, tell us: "
