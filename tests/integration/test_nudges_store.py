@@ -9,6 +9,7 @@ import pytest
 
 from carepilot.bootstrap import open_store
 from carepilot.config import Settings
+from carepilot.domain.consent import ConsentScope, StaticConsent
 from carepilot.domain.nudges import Arm, NudgeContext
 from carepilot.errors import InputError, NotFoundError
 from carepilot.learning.nudges import NudgePlanner
@@ -41,7 +42,7 @@ def test_settings_default_to_on_with_a_cap_and_a_switch_off_persists(stores):
 
 def test_the_planner_nudges_low_adherence_only_and_the_cap_suppresses_the_third(stores):
     repo, nudges = stores
-    planner = NudgePlanner(repo, nudges, seed=3)
+    planner = NudgePlanner(repo, nudges, StaticConsent(), seed=3)
     ids = [es.DEPRESSED, cs.WELL]
     first = planner.plan(ids, MONDAY)
     assert [p.patient_id for p in first] == [es.DEPRESSED]  # PDC under 80%; the well patient has no dispenses
@@ -55,9 +56,19 @@ def test_the_planner_nudges_low_adherence_only_and_the_cap_suppresses_the_third(
 def test_a_switched_off_patient_gets_nothing_sent(stores):
     repo, nudges = stores
     nudges.save_settings(replace(nudges.settings(es.DEPRESSED), enabled=False))
-    (planned,) = NudgePlanner(repo, nudges).plan([es.DEPRESSED], MONDAY)
+    (planned,) = NudgePlanner(repo, nudges, StaticConsent()).plan([es.DEPRESSED], MONDAY)
     assert planned.status == "suppressed" and "switched off" in planned.reason
     assert nudges.sent_times(es.DEPRESSED) == []
+
+
+def test_consent_opt_outs_are_honoured(stores):
+    repo, nudges = stores
+    no_support = StaticConsent({ConsentScope.DECISION_SUPPORT: [es.DEPRESSED]})
+    assert NudgePlanner(repo, nudges, no_support).plan([es.DEPRESSED], MONDAY) == []
+    ctx = NudgeContext(40, True, 0.5, True, False, 1)
+    nudges.record_message("p9", Arm("reminder", "sms", "morning"), ctx, ("t", "1"), "planned", None, MONDAY)
+    assert len(nudges.history()[0]) == 1
+    assert nudges.history(exclude=frozenset({"p9"})) == ([], [], [])
 
 
 def test_a_response_within_seven_days_is_a_reward_for_the_learner(stores):

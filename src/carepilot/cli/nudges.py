@@ -12,6 +12,7 @@ from rich.table import Table
 from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, print_json, settings
 from carepilot.learning.nudges import NudgePlanner
+from carepilot.store.consent import SqlConsentDirectory
 from carepilot.store.nudges import NudgeRepository
 from carepilot.store.repository import SqlRecordRepository
 
@@ -35,7 +36,7 @@ def plan(
 ) -> None:
     db, repo = open_store(settings())
     ids = list(patients or [p["patient_id"] for p in repo.list_patients()])
-    planned = NudgePlanner(repo, NudgeRepository(db), seed=seed).plan(ids, datetime.now(UTC))
+    planned = NudgePlanner(repo, NudgeRepository(db), SqlConsentDirectory(db), seed=seed).plan(ids, datetime.now(UTC))
     rows = [
         {
             "patient_id": p.patient_id,

@@ -16,6 +16,7 @@ from datetime import datetime
 import numpy as np
 from mabwiser.mab import MAB, LearningPolicy
 
+from carepilot.domain.consent import ConsentDirectory, ConsentScope
 from carepilot.domain.nudges import (
     ARMS,
     CONTEXT_FEATURES,
@@ -135,18 +136,26 @@ def nudge_context(profile: PatientProfile, care_gaps: int = 0) -> NudgeContext:
 class NudgePlanner:
     """Chooses and records this week's nudge for each patient who needs one, within the safety rules."""
 
-    def __init__(self, records: RecordRepository, nudges: NudgeRepository, seed: int = 0) -> None:
+    def __init__(
+        self, records: RecordRepository, nudges: NudgeRepository, consent: ConsentDirectory, seed: int = 0
+    ) -> None:
         self.records = records
         self.nudges = nudges
+        self.consent = consent
         self.seed = seed
 
     def plan(
         self, patient_ids: Sequence[str], day: datetime, care_gaps: dict[str, int] | None = None
     ) -> list[PlannedNudge]:
         """Learn from every logged response, then plan one nudge per patient with low PDC or a care gap."""
-        bandit = NudgeBandit(seed=self.seed).fit(*self.nudges.history())
+        # Learning from a patient's responses is training: opted-out patients' messages are left out of it;
+        # choosing a nudge for a patient is decision support: opted-out patients get none.
+        history = self.nudges.history(exclude=self.consent.opted_out(ConsentScope.TRAINING))
+        bandit = NudgeBandit(seed=self.seed).fit(*history)
         out: list[PlannedNudge] = []
         for pid in patient_ids:
+            if not self.consent.allows(pid, ConsentScope.DECISION_SUPPORT):
+                continue
             profile = load_profile(self.records, pid)
             ctx = nudge_context(profile, (care_gaps or {}).get(pid, 0))
             if not needs_nudge(ctx.pdc, ctx.care_gaps):

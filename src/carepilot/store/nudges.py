@@ -168,8 +168,9 @@ class NudgeRepository:
             )
         return str(row.patient_id)
 
-    def history(self) -> tuple[list[NudgeContext], list[Arm], list[float]]:
-        """Every message that went out with its context and reward (1 when answered within 7 days)."""
+    def history(self, exclude: frozenset[str] = frozenset()) -> tuple[list[NudgeContext], list[Arm], list[float]]:
+        """Every message that went out (``exclude``: patient ids left out) with its context and reward (1 when
+        answered within 7 days)."""
         with self.db.read() as conn:
             rows = conn.execute(select(t.nudge_messages).where(t.nudge_messages.c.status != "suppressed")).all()
             answered = conn.execute(select(t.nudge_responses)).all()
@@ -180,6 +181,8 @@ class NudgeRepository:
                 first[r.message_id] = when
         contexts, arms, rewards = [], [], []
         for r in rows:
+            if r.patient_id in exclude:
+                continue
             ctx = NudgeContext(**orjson.loads(r.context))
             at = _aware(r.scheduled_at)
             hit = first.get(r.id)
