@@ -15,6 +15,7 @@ from carepilot.cli import (
     insights,
     models,
     monitor,
+    nudges,
     oncology,
     pgx,
     records,
@@ -68,6 +69,7 @@ warfarin.register(app)
 oncology.register(app)
 effects.register(app)
 monitor.register(app)
+nudges.register(app)
 bench.register(app)
 
 

@@ -16,8 +16,10 @@ from carepilot.config import Settings
 from carepilot.domain.insight import Declined, Insight
 from carepilot.domain.profile import PatientProfile
 from carepilot.errors import CarePilotError
+from carepilot.insights.adherence import AdherenceProvider
 from carepilot.insights.care_gaps import CareGapProvider
 from carepilot.insights.effects import TreatmentOptionsProvider
+from carepilot.insights.mental_health import MentalHealthProvider
 from carepilot.insights.risk import ReadmissionRiskProvider
 from carepilot.insights.service import InsightContext, InsightProvider
 from carepilot.knowledge.oncology import CivicKnowledgeBase, load_civic, oncology_insights
@@ -124,5 +126,7 @@ def default_providers(settings: Settings) -> list[InsightProvider]:
         ReadmissionRiskProvider(registry),
         TreatmentOptionsProvider(registry, "diabetes-addon"),
         CareGapProvider(),
+        AdherenceProvider(),
+        MentalHealthProvider(registry, settings.reference_data),
         *knowledge_providers(settings.reference_data),
     ]

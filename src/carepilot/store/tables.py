@@ -258,3 +258,46 @@ writeback = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("content", Text, nullable=False),
 )
+
+# --- engagement nudges (migration 0007) ---------------------------------------------------------------------
+
+nudge_settings = Table(
+    "nudge_settings",
+    metadata,
+    Column("patient_id", String(ID), primary_key=True),
+    Column("enabled", Integer, nullable=False),
+    Column("max_per_week", Integer, nullable=False),
+    Column("quiet_start", Integer, nullable=False),
+    Column("quiet_end", Integer, nullable=False),
+    Column("reason", String(400)),
+    Column("updated_by", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+nudge_messages = Table(
+    "nudge_messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("patient_id", String(ID), nullable=False, index=True),
+    Column("arm", String(64), nullable=False),
+    Column("message_type", String(32), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("timing", String(16), nullable=False),
+    Column("context", Text, nullable=False),
+    Column("policy_id", String(100), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(400)),
+    Column("scheduled_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+nudge_responses = Table(
+    "nudge_responses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False, index=True),
+    Column("patient_id", String(ID), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("responded_at", DateTime(timezone=True), nullable=False),
+)

@@ -35,6 +35,7 @@ from carepilot.synth.genomics import (
     sample_tumour_findings,
 )
 from carepilot.synth.medications import Background, add_oncology, plan_background
+from carepilot.synth.nudges import population_nudge_truth
 from carepilot.synth.outcomes import Deterioration, sample_deterioration
 from carepilot.synth.people import People, age_band, sample_people, site_profiles, uuids
 from carepilot.synth.physiology import Physiology, ckd_stage, sample_physiology
@@ -279,6 +280,9 @@ def generate(options: SynthOptions, progress: Callable[[int], None] | None = Non
 
     t0 = time.perf_counter()
     truth = write_truth(out, population, ctx, readmissions, progression)
+    write_parquet(
+        out / "truth" / "nudge_response.parquet", population_nudge_truth(options.seed, people, population.cond)
+    )
     stages["truth"] = time.perf_counter() - t0
 
     vcf_files, vcf_note = 0, None
