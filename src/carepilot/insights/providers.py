@@ -18,6 +18,7 @@ from carepilot.domain.profile import PatientProfile
 from carepilot.errors import CarePilotError
 from carepilot.insights.care_gaps import CareGapProvider
 from carepilot.insights.effects import TreatmentOptionsProvider
+from carepilot.insights.monitoring import MonitoringAlertProvider
 from carepilot.insights.risk import ReadmissionRiskProvider
 from carepilot.insights.service import InsightContext, InsightProvider
 from carepilot.knowledge.oncology import CivicKnowledgeBase, load_civic, oncology_insights
@@ -124,5 +125,6 @@ def default_providers(settings: Settings) -> list[InsightProvider]:
         ReadmissionRiskProvider(registry),
         TreatmentOptionsProvider(registry, "diabetes-addon"),
         CareGapProvider(),
+        MonitoringAlertProvider.from_settings(settings),
         *knowledge_providers(settings.reference_data),
     ]

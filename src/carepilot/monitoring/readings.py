@@ -58,6 +58,8 @@ class Reason(StrEnum):
     DUPLICATE = "duplicate"
     TOO_LATE = "too_late"
     WRONG_PATIENT = "wrong_patient"
+    INVALID_RESOURCE = "invalid_resource"
+    NOT_A_READING = "not_a_reading"
 
 
 @dataclass(frozen=True)
