@@ -406,3 +406,58 @@ def monitoring_panel(readings: ReadingRepository, patient_id: str, *, trend_days
         if points:
             panel.trends.append((title, unit, points))
     return panel
+
+
+@dataclass(frozen=True)
+class StoredReplay:
+    """What writing a replay into the store did."""
+
+    patients: int
+    readings: int
+    alerts: int
+    unknown_patients: int
+
+
+def store_replay(
+    readings: ReadingRepository,
+    delivery: DeliveryRepository | None,
+    validated: Validated,
+    alerts: Sequence[Alert],
+    *,
+    now: datetime | None = None,
+) -> StoredReplay:
+    """Write a replayed stream's accepted readings and its alerts into the store, for patients the store knows.
+
+    Readings of patients the record store does not hold are left out (and counted), never stored orphaned.
+    """
+    b = validated.batch
+    when = now or datetime.now(UTC)
+    known: set[str] = set()
+    unknown = 0
+    stored = 0
+    if len(b):
+        codes, uniques = pd.factorize(b.patient_id)
+        for code, pid in enumerate(uniques):
+            if not readings.patient_exists(str(pid)):
+                unknown += 1
+                continue
+            mine = b.take(codes == code)
+            ms = np.round(mine.time * 1000.0).astype(np.int64)
+            kinds = mine.kind.tolist()
+            readings.add(
+                str(pid),
+                ReadingRows(
+                    [SPEC_BY_KIND[int(k)].type.value for k in kinds],
+                    ms,
+                    mine.value,
+                    [SPEC_BY_KIND[int(k)].unit for k in kinds],
+                    [None] * len(kinds),
+                ),
+            )
+            known.add(str(pid))
+            stored += len(mine)
+    kept = [a for a in alerts if a.patient_id in known]
+    readings.add_alerts([alert_row(a, when) for a in kept])
+    if delivery is not None and kept:
+        delivery.record_delivery([a.insight for a in kept])
+    return StoredReplay(len(known), stored, len(kept), unknown)
