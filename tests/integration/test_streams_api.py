@@ -253,3 +253,19 @@ def test_the_patient_page_shows_the_agp_for_a_patient_with_cgm(client):
     page = client.get(f"/dashboard/patients/{cs.HEART}")
     assert page.status_code == 200
     assert 'id="monitoring"' in page.text and 'class="chart agp"' in page.text and "Time in range" in page.text
+
+
+def test_lists_and_objects_where_strings_belong_are_rejected_not_crashing(client):
+    at = start() - timedelta(days=1)
+    batch = [
+        reading("heart_rate", 70, "/min", at),
+        {"type": ["heart_rate"], "value": 70, "unit": "/min", "time": at.isoformat()},
+        {"type": "heart_rate", "value": 70, "unit": {"code": "/min"}, "time": (at + timedelta(minutes=1)).isoformat()},
+        {"type": "heart_rate", "value": [70], "unit": "/min", "time": (at + timedelta(minutes=2)).isoformat()},
+        {"type": "heart_rate", "value": 70, "unit": "/min", "time": {"t": 1}},
+        "not an object",
+    ]
+    response = client.post(f"/streams/{cs.WELL}", json={"readings": batch})
+    assert response.status_code == 200, response.text
+    got = {(r["index"], r["field"]) for r in response.json()["reasons"]}
+    assert got == {(1, "type"), (2, "unit"), (3, "value"), (4, "time"), (5, "reading")}

@@ -142,6 +142,10 @@ class StreamService:
         self.clock = clock
         self._lock = threading.Lock()  # the processor's state is not thread-safe; batches go one at a time
         self._warm: set[str] = set()
+        self._known: set[str] = set()
+        # Newest stored time (ms) per patient and type: a batch entirely past it cannot hold a stored duplicate,
+        # so the common live case skips the look-up. The insert ignores stored keys whatever this says.
+        self._newest: dict[str, dict[str, int]] = {}
 
     def post(
         self,
@@ -162,8 +166,10 @@ class StreamService:
             NotFoundError: the patient is not in the record store.
             InputError: the batch is larger than ``MAX_BATCH``.
         """
-        if not self.readings.patient_exists(patient_id):
-            raise NotFoundError(f"patient {patient_id} is not known")
+        if patient_id not in self._known:
+            if not self.readings.patient_exists(patient_id):
+                raise NotFoundError(f"patient {patient_id} is not known")
+            self._known.add(patient_id)
         if len(records) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH:,} readings, got {len(records):,}")
         out = Posted(patient_id, received if received is not None else len(records), rejected=list(refused))
@@ -182,31 +188,36 @@ class StreamService:
         out.rejected += [Problem(where[r.index], _field(r, fields), r.reason.value, r.message) for r in problems]
         if len(b):
             ms = np.round(b.time * 1000.0).astype(np.int64)
-            # Within the batch the first of several readings with one type and instant wins, as in the engine.
-            repeat = pd.DataFrame({"k": b.kind, "t": ms}).duplicated().to_numpy()
             names = [SPEC_BY_KIND[int(k)].type.value for k in b.kind.tolist()]
-            stored = self.readings.existing(patient_id, names, int(ms.min()), int(ms.max()))
-            if stored:
-                repeat |= np.fromiter(
-                    ((n, m) in stored for n, m in zip(names, ms.tolist(), strict=True)), bool, len(ms)
-                )
-            out.duplicate = int(repeat.sum())
-            fresh = ~repeat
-            new = b.take(fresh)
-            out.accepted = len(new)
             with self._lock:
                 self._warm_up(patient_id, now)
+                repeat = _repeats(b.kind, ms)
+                if self._may_hold_stored(patient_id, names, ms):
+                    stored = self.readings.existing(patient_id, names, int(ms.min()), int(ms.max()))
+                    if stored:
+                        repeat |= np.fromiter(
+                            ((n, m) in stored for n, m in zip(names, ms.tolist(), strict=True)), bool, len(ms)
+                        )
+                out.duplicate = int(repeat.sum())
+                fresh = ~repeat
+                new = b.take(fresh)
+                out.accepted = len(new)
                 if len(new):
+                    new_names = [n for n, keep in zip(names, fresh.tolist(), strict=True) if keep]
                     self.readings.add(
                         patient_id,
                         ReadingRows(
-                            [n for n, keep in zip(names, fresh.tolist(), strict=True) if keep],
+                            new_names,
                             ms[fresh],
                             new.value,
                             [SPEC_BY_KIND[int(k)].unit for k in new.kind.tolist()],
                             [_device(records[i]) for i in new.index.tolist()],
                         ),
                     )
+                    newest = self._newest.setdefault(patient_id, {})
+                    for n, m in zip(new_names, ms[fresh].tolist(), strict=True):
+                        if m > newest.get(n, -1):
+                            newest[n] = m
                     ingested = self.processor.ingest_validated(Validated(new))
                     out.late = sum(1 for r in ingested.rejected if r.reason is Reason.TOO_LATE)
                     out.alerts = ingested.alerts
@@ -222,6 +233,13 @@ class StreamService:
             len(out.alerts),
         )
         return out
+
+    def _may_hold_stored(self, patient_id: str, names: list[str], ms: np.ndarray) -> bool:
+        """Whether any reading of the batch is at or before the newest stored reading of its type."""
+        newest = self._newest.get(patient_id, {})
+        if not newest:
+            return False
+        return any(m <= newest.get(n, -1) for n, m in zip(names, ms.tolist(), strict=True))
 
     def acknowledge(self, patient_id: str, alert_id: str, by: str | None) -> list[str]:
         """Acknowledge an alert's episode: stored, and the policy stays quiet for the tier's window.
@@ -257,6 +275,7 @@ class StreamService:
         # No recorded heart failure is not proof of none: None keeps the weight rule on for home-scale users.
         self.processor.set_context(patient_id, PatientContext(heart_failure=True if hf else None))
         latest = self.readings.latest(patient_id)
+        self._newest[patient_id] = dict(latest)
         if not latest:
             return
         rows = self.readings.since(patient_id, max(latest.values()) - self.warmup_days * DAY_MS)
@@ -277,6 +296,15 @@ class StreamService:
             except NotFoundError:
                 continue
         log.info("monitor state rebuilt patient=%s readings=%d alerts=%d", patient_id, len(rows), len(alerts))
+
+
+def _repeats(kind: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """Rows repeating an earlier row's type and instant within the batch (the first one wins, as in the engine)."""
+    key = ms * 8 + kind.astype(np.int64)  # fewer than 8 reading types
+    _, first = np.unique(key, return_index=True)
+    repeat = np.ones(len(key), dtype=bool)
+    repeat[first] = False
+    return repeat
 
 
 def _device(record: Any) -> str | None:
