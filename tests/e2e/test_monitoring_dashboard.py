@@ -110,3 +110,13 @@ def test_the_patient_page_shows_the_agp_metrics_trends_and_the_alert(site, page)
     IMG.mkdir(parents=True, exist_ok=True)
     section.screenshot(path=str(IMG / "dashboard-agp.png"))
     alerts.first.screenshot(path=str(IMG / "dashboard-monitoring-alert.png"))
+
+
+def test_acknowledging_from_the_patient_page_clears_the_alert(site, page):
+    page.goto(f"{site}/dashboard/patients/{cs.DIABETIC}")
+    items = page.locator("#monitoring ul.monitoring-alerts li")
+    before = items.count()
+    assert before >= 1
+    items.first.locator("button", has_text="Acknowledge").click()
+    page.wait_for_url("**#monitoring")
+    assert page.locator("#monitoring ul.monitoring-alerts li").count() == before - 1

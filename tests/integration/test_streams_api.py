@@ -269,3 +269,19 @@ def test_lists_and_objects_where_strings_belong_are_rejected_not_crashing(client
     assert response.status_code == 200, response.text
     got = {(r["index"], r["field"]) for r in response.json()["reasons"]}
     assert got == {(1, "type"), (2, "unit"), (3, "value"), (4, "time"), (5, "reading")}
+
+
+def test_the_dashboard_acknowledge_button_acknowledges_and_returns_to_the_patient_page(client):
+    at = start() + timedelta(hours=3)
+    crisis = [reading("systolic_bp", 196 + i, "mm[Hg]", at + timedelta(minutes=10 * i)) for i in range(2)]
+    alerts = client.post(f"/streams/{cs.HEART}", json={"readings": crisis}).json()["alerts"]
+    assert [a["rule_id"] for a in alerts] == ["monitor.bp-extreme"]
+    alert_id = alerts[0]["id"]
+    page = client.get(f"/dashboard/patients/{cs.HEART}").text
+    action = f"/streams/{cs.HEART}/alerts/{alert_id}/ack"
+    assert f'action="{action}"' in page
+    response = client.post(action, data={"source": "dashboard"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].endswith(f"/patients/{cs.HEART}#monitoring")
+    assert f'action="{action}"' not in client.get(f"/dashboard/patients/{cs.HEART}").text
+    listed = client.get(f"/streams/{cs.HEART}/alerts").json()["alerts"]
+    assert [a["acknowledged_by"] for a in listed if a["id"] == alert_id] == ["dashboard-user"]

@@ -9,11 +9,12 @@ panel (AGP chart, CGM metrics, daily trends).
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from carepilot.errors import InputError
 from carepilot.insights.monitoring import MonitoringPanel, Posted, Problem, StreamService, monitoring_panel, open_alerts
@@ -150,10 +151,20 @@ def list_alerts(patient_id: str, streams: StreamsDep, status: str | None = None)
     }
 
 
-@router.post("/{patient_id}/alerts/{alert_id}/ack")
-def acknowledge(patient_id: str, alert_id: str, request: Request, streams: StreamsDep) -> dict[str, Any]:
-    """Acknowledge an alert and the rest of its episode; the policy then holds the episode quiet."""
+@router.post("/{patient_id}/alerts/{alert_id}/ack", response_model=None)
+def acknowledge(
+    patient_id: str, alert_id: str, request: Request, streams: StreamsDep
+) -> dict[str, Any] | RedirectResponse:
+    """Acknowledge an alert and the rest of its episode; the policy then holds the episode quiet.
+
+    A form post (the dashboard's Acknowledge button) is sent back to the patient page.
+    """
     principal = getattr(request.state, "principal", None)
-    by = getattr(principal, "subject", None) or "api"
+    form = request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    )
+    by = getattr(principal, "subject", None) or ("dashboard-user" if form else "api")
     ids = streams.acknowledge(patient_id, alert_id, by)
+    if form:
+        return RedirectResponse(f"/dashboard/patients/{quote(patient_id, safe='')}#monitoring", status_code=303)
     return {"patient_id": patient_id, "alert_id": alert_id, "acknowledged": ids}

@@ -391,9 +391,10 @@ class MonitoringPanel:
     metrics: CgmMetrics | None = None
     agp: AgpProfile | None = None
     trends: list[tuple[str, str, list[tuple[datetime, float]]]] = field(default_factory=list)
+    open_alerts: list[StoredAlert] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return self.agp is not None or bool(self.trends)
+        return self.agp is not None or bool(self.trends) or bool(self.open_alerts)
 
 
 # Daily trend panels: reading type, title, unit, how a day is summarised.
@@ -418,7 +419,7 @@ def daily(times: np.ndarray, values: np.ndarray, how: str) -> list[tuple[datetim
 
 def monitoring_panel(readings: ReadingRepository, patient_id: str, *, trend_days: int = 28) -> MonitoringPanel:
     """AGP (14 days up to the newest CGM reading) with the consensus metrics, and daily trends."""
-    panel = MonitoringPanel()
+    panel = MonitoringPanel(open_alerts=open_alerts(readings.alerts(patient_id, status="open", limit=50)))
     latest = readings.latest(patient_id)
     if "cgm_glucose" in latest:
         since = latest["cgm_glucose"] - 14 * DAY_MS

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -202,6 +202,11 @@ class ReadingRepository:
         return ids
 
 
+def _aware(when: datetime) -> datetime:
+    """SQLite gives back naive datetimes for timezone-aware columns; they were stored in UTC."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def _alert(row: Any) -> StoredAlert:
     return StoredAlert(
         id=row["id"],
@@ -211,9 +216,9 @@ def _alert(row: Any) -> StoredAlert:
         rule=row["rule"],
         severity=row["severity"],
         title=row["title"],
-        triggered_at=row["triggered_at"],
+        triggered_at=_aware(row["triggered_at"]),
         payload=orjson.loads(row["payload"]),
         status=row["status"],
-        acknowledged_at=row["acknowledged_at"],
+        acknowledged_at=_aware(row["acknowledged_at"]) if row["acknowledged_at"] is not None else None,
         acknowledged_by=row["acknowledged_by"],
     )
