@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from carepilot.domain.consent import ConsentScope, StaticConsent
 from carepilot.errors import NotFoundError
 from carepilot.ingest.pipeline import Ingestor
 from carepilot.insights.monitoring import MonitoringAlertProvider, StreamService, monitoring_panel
@@ -103,3 +104,17 @@ def test_the_monitoring_panel_has_an_agp_only_for_patients_with_cgm(readings):
     assert with_cgm.agp is not None and with_cgm.metrics is not None and with_cgm.metrics.n_readings == 300
     assert without.agp is None and next(title for title, _, _ in without.trends).startswith("Resting heart rate")
     assert not monitoring_panel(readings, "nobody")
+
+
+def test_an_opt_out_of_decision_support_stores_readings_but_raises_no_alert(readings, repo):
+    consent = StaticConsent({ConsentScope.DECISION_SUPPORT: ["mon-2"]})
+    svc = StreamService(readings, clock=lambda: NOW, consent=consent)
+    posted = svc.post("mon-2", [low(0), low(5), low(10)])
+    assert posted.accepted == 3 and posted.alerts == [] and not posted.monitored
+    assert svc.post("mon-2", [low(0), low(5), low(10)]).duplicate == 3
+    assert readings.count("mon-2") == 3 and readings.alerts("mon-2") == []
+    other = svc.post("mon-1", [low(0), low(5), low(10)])
+    assert other.monitored and len(other.alerts) == 1
+    provider = MonitoringAlertProvider(readings, consent=StaticConsent({ConsentScope.DECISION_SUPPORT: ["mon-1"]}))
+    declined = provider.insights(load_profile(repo, "mon-1"), InsightContext(hook="patient-view"))
+    assert [type(d).__name__ for d in declined] == ["Declined"]

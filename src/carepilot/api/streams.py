@@ -20,6 +20,7 @@ from carepilot.errors import InputError
 from carepilot.insights.monitoring import MonitoringPanel, Posted, Problem, StreamService, monitoring_panel, open_alerts
 from carepilot.monitoring.alerts import Alert
 from carepilot.monitoring.observations import FHIR_FIELD, map_observations, observations_of
+from carepilot.store.consent import SqlConsentDirectory
 from carepilot.store.readings import ReadingRepository
 from carepilot.web.charts import agp_chart
 
@@ -39,7 +40,7 @@ def install(app: FastAPI) -> None:
     """Add the stream routes and the dashboard's monitoring panel to an app built by ``create_app``."""
     services = app.state.services
     readings = ReadingRepository(services.db)
-    app.state.streams = StreamService(readings, services.delivery)
+    app.state.streams = StreamService(readings, services.delivery, consent=SqlConsentDirectory(services.db))
 
     def panel(patient_id: str) -> MonitoringPanel:
         return monitoring_panel(readings, patient_id)
@@ -73,6 +74,7 @@ def _summary(posted: Posted) -> dict[str, Any]:
         "duplicate": posted.duplicate,
         "rejected": len(posted.rejected),
         "late": posted.late,
+        "monitored": posted.monitored,
         "reasons": [
             {"index": p.index, "field": p.field, "reason": p.reason, "message": p.message}
             for p in posted.rejected[:500]

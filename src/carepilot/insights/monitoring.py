@@ -26,6 +26,7 @@ import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
 from carepilot.config import Settings
+from carepilot.domain.consent import ConsentDirectory, ConsentScope
 from carepilot.domain.insight import (
     Confidence,
     Declined,
@@ -44,6 +45,7 @@ from carepilot.monitoring.alerts import Alert
 from carepilot.monitoring.cgm import AgpProfile, CgmMetrics, ambulatory_glucose_profile, cgm_metrics
 from carepilot.monitoring.processor import PatientContext, StreamProcessor
 from carepilot.monitoring.readings import SPEC_BY_KIND, Reason, Rejection, Validated, validate_columns, validate_records
+from carepilot.store.consent import SqlConsentDirectory
 from carepilot.store.db import Database
 from carepilot.store.feedback import DeliveryRepository, insight_payload
 from carepilot.store.readings import ReadingRepository, ReadingRows, StoredAlert
@@ -89,6 +91,7 @@ class Posted:
     late: int = 0
     rejected: list[Problem] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    monitored: bool = True  # False when the patient opted out of decision support: stored, not evaluated
 
     @property
     def usable(self) -> bool:
@@ -132,10 +135,12 @@ class StreamService:
         delivery: DeliveryRepository | None = None,
         *,
         processor: StreamProcessor | None = None,
+        consent: ConsentDirectory | None = None,
         warmup_days: int = 35,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.readings = readings
+        self.consent = consent
         self.delivery = delivery
         self.processor = processor or StreamProcessor()
         self.warmup_days = warmup_days
@@ -173,6 +178,8 @@ class StreamService:
         if len(records) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH:,} readings, got {len(records):,}")
         out = Posted(patient_id, received if received is not None else len(records), rejected=list(refused))
+        # An opt-out of decision support keeps the readings (they are the patient's record) but raises no alert.
+        out.monitored = self.consent is None or self.consent.allows(patient_id, ConsentScope.DECISION_SUPPORT)
         now = self.clock()
         validated = validate_records(records, patient_id=patient_id, not_after=now.timestamp() + FUTURE_SLACK_S)
         b = validated.batch
@@ -190,7 +197,10 @@ class StreamService:
             ms = np.round(b.time * 1000.0).astype(np.int64)
             names = [SPEC_BY_KIND[int(k)].type.value for k in b.kind.tolist()]
             with self._lock:
-                self._warm_up(patient_id, now)
+                if patient_id not in self._newest:
+                    self._newest[patient_id] = self.readings.latest(patient_id)
+                if out.monitored:
+                    self._warm_up(patient_id, now)
                 repeat = _repeats(b.kind, ms)
                 if self._may_hold_stored(patient_id, names, ms):
                     stored = self.readings.existing(patient_id, names, int(ms.min()), int(ms.max()))
@@ -218,14 +228,19 @@ class StreamService:
                     for n, m in zip(new_names, ms[fresh].tolist(), strict=True):
                         if m > newest.get(n, -1):
                             newest[n] = m
+                    if not out.monitored:
+                        return self._done(out)
                     ingested = self.processor.ingest_validated(Validated(new))
                     out.late = sum(1 for r in ingested.rejected if r.reason is Reason.TOO_LATE)
                     out.alerts = ingested.alerts
                     self._persist(ingested.alerts, now)
+        return self._done(out)
+
+    def _done(self, out: Posted) -> Posted:
         out.rejected.sort(key=lambda p: p.index)
         log.info(
             "stream batch patient=%s received=%d accepted=%d duplicate=%d rejected=%d alerts=%d",
-            patient_id,
+            out.patient_id,
             out.received,
             out.accepted,
             out.duplicate,
@@ -275,7 +290,6 @@ class StreamService:
         # No recorded heart failure is not proof of none: None keeps the weight rule on for home-scale users.
         self.processor.set_context(patient_id, PatientContext(heart_failure=True if hf else None))
         latest = self.readings.latest(patient_id)
-        self._newest[patient_id] = dict(latest)
         if not latest:
             return
         rows = self.readings.since(patient_id, max(latest.values()) - self.warmup_days * DAY_MS)
@@ -354,21 +368,33 @@ class MonitoringAlertProvider:
 
     name = "monitoring"
 
-    def __init__(self, readings: ReadingRepository | Callable[[], ReadingRepository], limit: int = 5) -> None:
+    def __init__(
+        self,
+        readings: ReadingRepository | Callable[[], ReadingRepository],
+        limit: int = 5,
+        consent: ConsentDirectory | Callable[[], ConsentDirectory] | None = None,
+    ) -> None:
         self._readings = readings
         self.limit = limit
+        self._consent = consent
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MonitoringAlertProvider:
         """A provider reading the configured store; the connection is opened on first use."""
-        opened: list[ReadingRepository] = []
+        opened: list[Database] = []
+        consent: list[SqlConsentDirectory] = []
 
-        def repository() -> ReadingRepository:
+        def database() -> Database:
             if not opened:
-                opened.append(ReadingRepository(Database(settings.resolved_database_url)))
+                opened.append(Database(settings.resolved_database_url))
             return opened[0]
 
-        return cls(repository)
+        def directory() -> ConsentDirectory:
+            if not consent:
+                consent.append(SqlConsentDirectory(database()))
+            return consent[0]
+
+        return cls(lambda: ReadingRepository(database()), consent=directory)
 
     @property
     def readings(self) -> ReadingRepository:
@@ -377,6 +403,9 @@ class MonitoringAlertProvider:
     def insights(self, profile: PatientProfile, context: InsightContext) -> Sequence[Insight | Declined]:
         if context.ordered_concepts:
             return []  # order hooks are about the drug being ordered, not about home monitoring
+        consent = self._consent() if callable(self._consent) else self._consent
+        if consent is not None and not consent.allows(profile.patient_id, ConsentScope.DECISION_SUPPORT):
+            return [Declined(profile.patient_id, self.name, "patient opted out of decision support")]
         try:
             stored = self.readings.alerts(profile.patient_id, limit=50)
         except SQLAlchemyError as exc:
