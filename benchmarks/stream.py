@@ -14,6 +14,13 @@ Metrics (BENCHMARKS.md, target >= 20,000 readings/s and an alert within 1 s of t
   the processor returning its alert, 99th percentile over alerts.
 - ``sensitivity``, ``median_lead_hours``, ``alerts_per_patient_week`` (+ PPV, false alerts per patient-week)
   against the truth of deterioration.
+- ``http_readings_per_s`` (skip with ``-o http=0``): the same readings posted as JSON to ``POST /streams/{id}``
+  of a ``carepilot serve`` process (uvicorn, one worker, its own core) over a loopback socket, stored in a
+  fresh SQLite store and run through the monitor; one request per patient per ``http_chunk_hours`` (default 6)
+  of data, as a phone app syncing a wearable would send them, posted in data-time order by one client.
+  ``http_alert_latency_ms_p99``: wall time of the requests whose response carried an alert (reading received to
+  alert returned). Bodies are encoded before the clock starts; the server parses, validates, de-duplicates
+  against the store, writes and processes inside the timed requests.
 
 Data: ``dir=PATH`` reads ``PATH/streams/readings.parquet`` and ``PATH/truth/deterioration.parquet`` (the
 synthetic population). Without it, a small stream is generated here (``generate_stream``), documented in the
@@ -30,6 +37,9 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +59,7 @@ DAY = 86_400.0
 HOUR = 3_600.0
 START = pd.Timestamp("2026-01-05T00:00:00Z").timestamp()
 JSON_SAMPLE = 300_000  # readings serialised for the JSON comparison (memory: ~0.5 kB per parsed reading)
+HTTP_SAMPLE = 200_000  # readings posted through the HTTP path (keeps the run well under a minute)
 
 
 def _drift(t: np.ndarray, drift_start: float, event: float) -> np.ndarray:
@@ -232,6 +243,115 @@ def _json_records(frame: pd.DataFrame) -> bytes:
     return orjson.dumps(records)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _bodies(frame: pd.DataFrame, chunk_hours: float) -> list[tuple[str, bytes, int]]:
+    """(patient, JSON body, readings) per patient and chunk of data time, in data-time order."""
+    times = frame["time"]
+    zero = pd.Timestamp(0, tz="UTC") if times.dt.tz is not None else pd.Timestamp(0)
+    t = (times - zero).dt.total_seconds().to_numpy()
+    slot = np.floor((t - t.min()) / (chunk_hours * HOUR)).astype(np.int64)
+    keyed = frame.assign(_slot=slot)
+    out: list[tuple[str, bytes, int]] = []
+    for (_, pid), part in keyed.groupby(["_slot", "patient_id"], sort=True):
+        rows = [
+            {"type": k, "value": float(v), "unit": u, "time": ts.isoformat(), "device": "bench"}
+            for k, v, u, ts in zip(part["type"], part["value"], part["unit"], part["time"], strict=True)
+        ]
+        out.append((str(pid), orjson.dumps({"readings": rows}), len(rows)))
+    return out
+
+
+def http_path(frame: pd.DataFrame, chunk_hours: float = 6.0) -> dict[str, Any]:
+    """Readings per second through ``POST /streams`` of a separate server process with a fresh SQLite store."""
+    import httpx
+
+    from carepilot.bootstrap import open_store
+    from carepilot.ingest.pipeline import Ingestor
+
+    counts = frame["patient_id"].value_counts(sort=False)
+    patients, total = [], 0
+    for pid, n in counts.items():
+        if total >= HTTP_SAMPLE:
+            break
+        patients.append(str(pid))
+        total += int(n)
+    sample = frame[frame["patient_id"].isin(patients)]
+    bodies = _bodies(sample, chunk_hours)
+    with tempfile.TemporaryDirectory(prefix="carepilot-bench-stream-") as tmp:
+        home = Path(tmp) / "home"
+        settings = Settings(home=home)
+        _, repo = open_store(settings)
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": {"resourceType": "Patient", "id": pid}} for pid in patients],
+        }
+        (Path(tmp) / "patients.json").write_bytes(orjson.dumps(bundle))
+        Ingestor(repo, "bench").ingest([Path(tmp) / "patients.json"])
+        port = _free_port()
+        env = {**os.environ, "CAREPILOT_HOME": str(home)}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "carepilot", "serve", "--port", str(port), "--no-warm"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=60.0) as client:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        if client.get("/healthz").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise BenchmarkError("the server for the HTTP path did not start")
+                    time.sleep(0.2)
+                latencies: list[float] = []
+                alert_latencies: list[float] = []
+                accepted = alerts = 0
+                headers = {"Content-Type": "application/json"}
+                started = time.perf_counter()
+                for pid, body, _ in bodies:
+                    t0 = time.perf_counter()
+                    response = client.post(f"/streams/{pid}", content=body, headers=headers)
+                    elapsed = time.perf_counter() - t0
+                    latencies.append(elapsed)
+                    if response.status_code == 200:
+                        summary = response.json()
+                        accepted += summary["accepted"]
+                        if summary["alerts"]:
+                            alerts += len(summary["alerts"])
+                            alert_latencies.append(elapsed)
+                wall = time.perf_counter() - started
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    lat = np.asarray(latencies) * 1000.0
+    alert_lat = np.asarray(alert_latencies) * 1000.0
+    return {
+        "http_readings_per_s": round(accepted / wall, 1),
+        "http_readings": int(sum(n for _, _, n in bodies)),
+        "http_accepted": accepted,
+        "http_patients": len(patients),
+        "http_requests": len(bodies),
+        "http_batch_median": float(np.median([n for _, _, n in bodies])),
+        "http_request_ms_p50": round(float(np.percentile(lat, 50)), 2),
+        "http_request_ms_p99": round(float(np.percentile(lat, 99)), 2),
+        "http_alerts": alerts,
+        "http_alert_latency_ms_p99": round(float(np.percentile(alert_lat, 99)), 2) if len(alert_lat) else None,
+    }
+
+
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     """Throughput against a JSON parse, alert latency and detection against the truth."""
     frame, truth, contexts, dataset = _load(options)
@@ -321,6 +441,14 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             alerts_per_patient_week=processor.policy.burden.per_patient_week(),
         )
         notes.append("no truth/deterioration.parquet: sensitivity and lead time not measured")
+    if options.get("http", "1") not in ("0", "false", "no"):
+        http = http_path(frame, float(options.get("http_chunk_hours", "6")))
+        metrics.update(http)
+        notes.append(
+            f"HTTP path: {http['http_readings']:,} readings of {http['http_patients']} patients in "
+            f"{http['http_requests']:,} POST /streams requests (median {http['http_batch_median']:.0f} readings each) "
+            "to a separate uvicorn process with a SQLite store"
+        )
     rate = metrics["readings_per_s"]
     p99 = metrics["alert_latency_ms_p99"]
     notes.append(

@@ -26,3 +26,6 @@ def test_stream_benchmark_runs_on_its_own_generated_stream(settings: Settings) -
     assert m["rejected"].get("unknown_type", 0) + m["rejected"].get("implausible_value", 0) > 0
     assert any("generated" in note for note in report.notes)
     assert report.dataset == "generated"
+    # The HTTP path posted the same kind of readings to a server process and had them stored.
+    assert m["http_readings_per_s"] > 0 and 0 < m["http_accepted"] <= m["http_readings"]
+    assert m["http_requests"] >= m["http_patients"] >= 1

@@ -22,7 +22,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from carepilot import __version__
-from carepilot.api import cds_hooks, dashboard, feedback, fhir, patient_portal
+from carepilot.api import cds_hooks, dashboard, feedback, fhir, patient_portal, streams
 from carepilot.api.deps import Services
 from carepilot.bootstrap import open_store
 from carepilot.config import Settings
@@ -171,6 +171,7 @@ def create_app(
     app.include_router(fhir.router)
     app.include_router(dashboard.router)
     patient_portal.install(app)
+    streams.install(app)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
 
     @app.get("/", include_in_schema=False)

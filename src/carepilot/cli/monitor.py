@@ -12,13 +12,13 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from carepilot.cli.console import console, print_json
+from carepilot.cli.console import console, print_json, settings
 from carepilot.errors import InputError, UnreadableInputError
-from carepilot.monitoring.alerts import RiskTier
+from carepilot.monitoring.alerts import Alert, RiskTier
 from carepilot.monitoring.cgm import ambulatory_glucose_profile, cgm_metrics
 from carepilot.monitoring.news2 import Consciousness, News2Input, news2
 from carepilot.monitoring.processor import PatientContext, StreamProcessor
-from carepilot.monitoring.readings import Kind, validate_frame, validate_records
+from carepilot.monitoring.readings import Kind, Validated, validate_frame, validate_records
 from carepilot.monitoring.replay import contexts_from_patients, score_alerts, truth_events
 from carepilot.monitoring.replay import replay as replay_stream
 
@@ -177,6 +177,10 @@ def replay_command(
     assume_utc: Annotated[
         bool, typer.Option("--assume-utc", help="Read a time column stored without timezone as UTC.")
     ] = False,
+    store: Annotated[
+        bool,
+        typer.Option("--store", help="Also write the readings and alerts into the store (patients it knows)."),
+    ] = False,
 ) -> None:
     """Replay a recorded stream in time order through the processor and alert policy; score against truth."""
     path = directory / "streams" / "readings.parquet"
@@ -241,6 +245,8 @@ def replay_command(
             false_alerts_per_patient_week=score.false_alerts_per_patient_week,
             alerts_by_rule=score.alerts_by_rule,
         )
+    if store:
+        result["store"] = _write_store(validated, run.alerts)
     if json_out:
         print_json(result)
         return
@@ -250,6 +256,27 @@ def replay_command(
     for key, value in result.items():
         table.add_row(key.replace("_", " "), _fmt(value))
     console.print(table)
+
+
+def _write_store(validated: Validated, alerts: list[Alert]) -> dict[str, int]:
+    """Readings and alerts of the replay into the configured store; counts of what was written."""
+    from carepilot.bootstrap import open_store
+    from carepilot.insights.monitoring import store_replay
+    from carepilot.store.feedback import DeliveryRepository
+    from carepilot.store.readings import ReadingRepository
+
+    db, _ = open_store(settings())
+    try:
+        done = store_replay(ReadingRepository(db), DeliveryRepository(db), validated, alerts)
+    finally:
+        db.dispose()
+    log.info("replay stored patients=%d readings=%d alerts=%d", done.patients, done.readings, done.alerts)
+    return {
+        "patients": done.patients,
+        "readings": done.readings,
+        "alerts": done.alerts,
+        "unknown_patients": done.unknown_patients,
+    }
 
 
 def _fmt(value: object) -> str:

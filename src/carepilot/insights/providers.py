@@ -20,6 +20,7 @@ from carepilot.insights.adherence import AdherenceProvider
 from carepilot.insights.care_gaps import CareGapProvider
 from carepilot.insights.effects import TreatmentOptionsProvider
 from carepilot.insights.mental_health import MentalHealthProvider
+from carepilot.insights.monitoring import MonitoringAlertProvider
 from carepilot.insights.risk import ReadmissionRiskProvider
 from carepilot.insights.service import InsightContext, InsightProvider
 from carepilot.knowledge.oncology import CivicKnowledgeBase, load_civic, oncology_insights
@@ -128,5 +129,6 @@ def default_providers(settings: Settings) -> list[InsightProvider]:
         CareGapProvider(),
         AdherenceProvider(),
         MentalHealthProvider(registry, settings.reference_data),
+        MonitoringAlertProvider.from_settings(settings),
         *knowledge_providers(settings.reference_data),
     ]

@@ -58,6 +58,8 @@ class Reason(StrEnum):
     DUPLICATE = "duplicate"
     TOO_LATE = "too_late"
     WRONG_PATIENT = "wrong_patient"
+    INVALID_RESOURCE = "invalid_resource"
+    NOT_A_READING = "not_a_reading"
 
 
 @dataclass(frozen=True)
@@ -226,8 +228,8 @@ def validate_columns(
     for i in rejected:
         reason[i] = 1
 
-    type_codes, type_uniques = pd.factorize(pd.Series(type_, dtype=object), use_na_sentinel=True)
-    unit_codes, unit_uniques = pd.factorize(pd.Series(unit, dtype=object), use_na_sentinel=True)
+    type_codes, type_uniques = _factorize(type_)
+    unit_codes, unit_uniques = _factorize(unit)
     kind = np.full(n, -1, dtype=np.int8)
     factor = np.ones(n)
     offset = np.zeros(n)
@@ -260,7 +262,7 @@ def validate_columns(
             factor[urows], offset[urows] = conv
     if (type_codes < 0).any():
         _mark(type_codes < 0, reason, 4, message, "reading type is missing")
-    missing_id = pd.isna(pd.Series(pid, dtype=object)).to_numpy() | (pid == "")
+    missing_id = np.fromiter((p is None or p != p or p == "" for p in pid.tolist()), dtype=bool, count=n)
     _mark(missing_id, reason, 4, message, "patient_id is missing")
     _mark(~np.isfinite(values), reason, 5, message, "value is not a finite number")
     _mark(~np.isfinite(times), reason, 6, message, "timestamp is missing or unreadable")
@@ -303,6 +305,33 @@ _REASON_ORDER: dict[int, Reason] = {
     7: Reason.IMPLAUSIBLE_VALUE,
     8: Reason.FUTURE_TIMESTAMP,
 }
+
+
+SMALL_FACTORIZE = 4096  # below this a dict is faster than building a pandas Series to factorize
+
+
+def _factorize(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, Sequence[Any]]:
+    """Integer codes of values (-1 for None / NaN) and the distinct values, as ``pandas.factorize``."""
+    if len(values) > SMALL_FACTORIZE:
+        try:
+            codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+            return codes, list(uniques)
+        except TypeError:
+            pass  # a JSON list or object where a string belongs: the loop below handles it
+    seen: dict[Any, int] = {}
+    out = np.empty(len(values), dtype=np.int64)
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    for i, v in enumerate(items):
+        if v is None or (type(v) is float and v != v):
+            out[i] = -1
+            continue
+        if isinstance(v, (list, dict)):
+            v = repr(v)  # unhashable; rejected downstream as an unknown type or unit
+        code = seen.get(v)
+        if code is None:
+            code = seen[v] = len(seen)
+        out[i] = code
+    return out, list(seen)
 
 
 def _mark(rows: np.ndarray, reason: np.ndarray, code: int, message: dict[int, str], text: str) -> None:

@@ -8,6 +8,7 @@ version and rebuilt whenever it changes.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     DateTime,
@@ -300,4 +301,36 @@ nudge_responses = Table(
     Column("patient_id", String(ID), nullable=False, index=True),
     Column("kind", String(16), nullable=False),
     Column("responded_at", DateTime(timezone=True), nullable=False),
+)
+# -- monitoring: wearable / CGM readings stored compactly (one row per sample, no FHIR resource) ----------------
+
+readings = Table(
+    "readings",
+    metadata,
+    # The primary key is the de-duplication key: one value per patient, type and instant (the first one wins).
+    Column("patient_id", String(ID), primary_key=True),
+    Column("type", String(16), primary_key=True),
+    Column("time", BigInteger, primary_key=True),  # UTC epoch milliseconds
+    Column("value", Float, nullable=False),  # in the type's canonical unit
+    Column("unit", String(16), nullable=False),
+    Column("device", String(100)),
+)
+
+monitoring_alerts = Table(
+    "monitoring_alerts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("patient_id", String(ID), nullable=False),
+    Column("episode_id", String(36), nullable=False),
+    Column("escalates", String(36)),
+    Column("rule", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("triggered_at", DateTime(timezone=True), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | acknowledged
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_monitoring_alerts_patient_status", "patient_id", "status"),
 )

@@ -177,3 +177,80 @@ def interval_strip(value: float, low: float, high: float, *, lo: float, hi: floa
     parts.append(f'<circle cx="{x:.1f}" cy="{height / 2}" r="4.5" class="point"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+class AgpLike(Protocol):
+    bin_minutes: int
+    minute: Sequence[float]
+    percentiles: dict[int, Sequence[float]]
+
+
+AGP_LEVELS = ((54, "54"), (70, "70"), (180, "180"), (250, "250"))
+
+
+def _runs(values: Sequence[Sequence[float]]) -> list[list[int]]:
+    """Index runs where every series is a number (bins with too few readings break the bands)."""
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for i in range(len(values[0])):
+        if all(v[i] == v[i] for v in values):  # NaN != NaN
+            current.append(i)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return runs
+
+
+def agp_chart(profile: AgpLike, *, width: int = 640, height: int = 260, y_max: float = 350.0) -> Markup:
+    """Ambulatory glucose profile: 5-95th and 25-75th percentile bands and the median by time of day.
+
+    Layout after the AGP report of the international consensus (Battelino 2019): target range 70-180 mg/dL
+    shaded, reference lines at 54, 70, 180 and 250 mg/dL, x axis midnight to midnight.
+    """
+    p = profile.percentiles
+    top = max([y_max, *[float(v) for v in p[95] if v == v]]) + 10
+    pad_l, pad_r, pad_t, pad_b = 40, 14, 22, 24
+
+    def px(minute: float) -> float:
+        return _scale(minute, 0.0, 1440.0, pad_l, width - pad_r)
+
+    def py(mg: float) -> float:
+        return _scale(min(mg, top), 0.0, top, height - pad_b, pad_t)
+
+    parts = [
+        f'<svg class="chart agp" viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="Ambulatory glucose profile: glucose percentiles by time of day">',
+        '<text x="40" y="14" class="chart-title">Ambulatory glucose profile (mg/dL)</text>',
+        f'<rect x="{pad_l}" y="{py(180):.1f}" width="{width - pad_l - pad_r}" height="{py(70) - py(180):.1f}" '
+        'class="agp-target" fill="#d9f0d3"><title>target range 70-180 mg/dL</title></rect>',
+    ]
+    for level, label in AGP_LEVELS:
+        y = py(level)
+        parts.append(
+            f'<line x1="{pad_l}" y1="{y:.1f}" x2="{width - pad_r}" y2="{y:.1f}" class="axis" stroke-dasharray="2 3"/>'
+        )
+        parts.append(f'<text x="{pad_l - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{label}</text>')
+    for hour in range(0, 25, 3):
+        x = px(hour * 60)
+        parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" class="tick">{hour:02d}:00</text>')
+    centre = [float(m) + profile.bin_minutes / 2 for m in profile.minute]
+    for run in _runs([p[5], p[25], p[50], p[75], p[95]]):
+        for lo, hi, klass, fill, label in (
+            (5, 95, "agp-outer", "#9ecae1", "5-95th"),
+            (25, 75, "agp-inner", "#3182bd", "25-75th"),
+        ):
+            upper = " ".join(f"{px(centre[i]):.1f},{py(float(p[hi][i])):.1f}" for i in run)
+            lower = " ".join(f"{px(centre[i]):.1f},{py(float(p[lo][i])):.1f}" for i in reversed(run))
+            parts.append(
+                f'<polygon points="{upper} {lower}" class="{klass}" fill="{fill}" fill-opacity="0.75">'
+                f"<title>{label} percentile</title></polygon>"
+            )
+        median = " ".join(f"{px(centre[i]):.1f},{py(float(p[50][i])):.1f}" for i in run)
+        parts.append(
+            f'<polyline points="{median}" class="agp-median" fill="none" stroke="#08306b" stroke-width="2">'
+            "<title>median</title></polyline>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
