@@ -21,9 +21,11 @@ recorded vital signs before the index.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from carepilot.domain.profile import Encounter, PatientProfile
@@ -40,6 +42,7 @@ MIN_BASELINE_DAYS = 5
 VITALS_SET_WINDOW = timedelta(hours=6)
 EVENT_CLASSES = frozenset({"EMER"})
 READING_COLUMNS = ("patient_id", "type", "time", "value")
+DAY_SECONDS = 86_400.0
 
 CONDITIONS = ("heart_failure", "copd", "type2_diabetes", "ckd", "coronary_disease", "atrial_fibrillation")
 LABS = ("egfr", "creatinine", "potassium", "hemoglobin", "bnp", "hba1c")
@@ -122,50 +125,76 @@ def daily_summaries(readings: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(keys).reset_index(drop=True)
 
 
-def _compare(history: pd.Series, current: float) -> tuple[float, float]:
-    base = fit_baseline(history.to_numpy(dtype=float), min_days=MIN_BASELINE_DAYS, scale_floor=1.0)
+def _compare(history: np.ndarray, current: float) -> tuple[float, float]:
+    base = fit_baseline(history, min_days=MIN_BASELINE_DAYS, scale_floor=1.0)
     if base is None or not math.isfinite(current):
         return _nan(), _nan()
     cmp = base.compare(current)
     return cmp.delta, cmp.z
 
 
-def stream_features_at(days: pd.DataFrame, index: datetime) -> dict[str, float]:
+SUMMARY_COLUMNS = ("rhr", "steps", "spo2", "weight", "glucose_mean", "glucose_cv")
+
+
+@dataclass(frozen=True)
+class DaySeries:
+    """One patient's daily summaries as arrays: day starts (epoch seconds, ascending) and one array per column."""
+
+    day: np.ndarray
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, days: pd.DataFrame) -> DaySeries:
+        """Arrays from a daily-summary frame (as ``daily_summaries`` returns, for one patient)."""
+        if days.empty:
+            return cls(np.empty(0), {c: np.empty(0) for c in SUMMARY_COLUMNS})
+        ordered = days.sort_values("day")
+        starts = pd.to_datetime(ordered["day"], utc=True)
+        seconds = (starts - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+        cols = {
+            c: ordered[c].to_numpy(dtype=float) if c in ordered else np.full(len(ordered), np.nan)
+            for c in SUMMARY_COLUMNS
+        }
+        return cls(seconds, cols)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values)]
+
+
+def stream_features_at(days: pd.DataFrame | DaySeries, index: datetime) -> dict[str, float]:
     """Wearable trend features from one patient's daily summaries, using only days that ended by ``index``."""
+    series = days if isinstance(days, DaySeries) else DaySeries.of(days)
     row = {name: _nan() for name in STREAM_FEATURES}
-    if days.empty:
-        row["stream_days"] = 0.0
+    t = index.timestamp()
+    # A day is complete once its midnight has passed: keep days whose end (start + 1 day) is at or before the index.
+    lo = int(np.searchsorted(series.day, t - (BASELINE_DAYS + 1) * DAY_SECONDS, side="left"))
+    hi = int(np.searchsorted(series.day, t - DAY_SECONDS, side="right"))
+    row["stream_days"] = float(max(hi - lo, 0))
+    if hi <= lo:
         return row
-    # A day is complete once its midnight has passed: keep days whose end (day + 1) is at or before the index.
-    before = days[days["day"] + pd.Timedelta(days=1) <= pd.Timestamp(index)]
-    before = before[before["day"] >= pd.Timestamp(index) - pd.Timedelta(days=BASELINE_DAYS + 1)]
-    row["stream_days"] = float(len(before))
-    if before.empty:
-        return row
-    last = before.iloc[-1]
-    history = before.iloc[:-1]
-    if pd.notna(last.get("rhr")):
-        row["rhr_current"] = float(last["rhr"])
-        row["rhr_delta"], row["rhr_z"] = _compare(history["rhr"].dropna(), float(last["rhr"]))
-    if pd.notna(last.get("steps")):
-        base = fit_baseline(history["steps"].dropna().to_numpy(dtype=float), min_days=MIN_BASELINE_DAYS)
+    cols = {c: v[lo:hi] for c, v in series.columns.items()}
+    rhr, steps, spo2 = cols["rhr"], cols["steps"], cols["spo2"]
+    if math.isfinite(rhr[-1]):
+        row["rhr_current"] = float(rhr[-1])
+        row["rhr_delta"], row["rhr_z"] = _compare(_finite(rhr[:-1]), float(rhr[-1]))
+    if math.isfinite(steps[-1]):
+        base = fit_baseline(_finite(steps[:-1]), min_days=MIN_BASELINE_DAYS)
         if base is not None and base.center > 0:
-            row["steps_ratio"] = float(last["steps"]) / base.center
-    if pd.notna(last.get("spo2")):
-        row["spo2_delta"], _ = _compare(history["spo2"].dropna(), float(last["spo2"]))
-    weights = before[["day", "weight"]].dropna()
-    if len(weights) >= 2:
-        t_now = weights["day"].iloc[-1].timestamp()
-        earlier = [
-            (d.timestamp(), float(w))
-            for d, w in zip(weights["day"].iloc[:-1], weights["weight"].iloc[:-1], strict=True)
-        ]
-        gain = weight_gain(earlier, t_now, float(weights["weight"].iloc[-1]), days=3.0)
+            row["steps_ratio"] = float(steps[-1]) / base.center
+    if math.isfinite(spo2[-1]):
+        row["spo2_delta"], _ = _compare(_finite(spo2[:-1]), float(spo2[-1]))
+    weight = cols["weight"]
+    known = np.isfinite(weight)
+    if known.sum() >= 2:
+        w_days, w = series.day[lo:hi][known], weight[known]
+        earlier = [(float(d), float(v)) for d, v in zip(w_days[:-1], w[:-1], strict=True)]
+        gain = weight_gain(earlier, float(w_days[-1]), float(w[-1]), days=3.0)
         if gain is not None:
             row["weight_gain_3d"] = gain[0]
-    if pd.notna(last.get("glucose_mean")):
-        row["glucose_mean"] = float(last["glucose_mean"])
-        row["glucose_cv"] = float(last["glucose_cv"])
+    if math.isfinite(cols["glucose_mean"][-1]):
+        row["glucose_mean"] = float(cols["glucose_mean"][-1])
+        row["glucose_cv"] = float(cols["glucose_cv"][-1])
     return row
 
 
@@ -227,7 +256,7 @@ def record_features_at(profile: PatientProfile, index: datetime) -> dict[str, fl
     return row
 
 
-def features_at(profile: PatientProfile, days: pd.DataFrame, index: datetime) -> dict[str, float]:
+def features_at(profile: PatientProfile, days: pd.DataFrame | DaySeries, index: datetime) -> dict[str, float]:
     """The full deterioration feature vector at ``index`` (record + streams, nothing later)."""
     return {**record_features_at(profile, index), **stream_features_at(days, index)}
 
@@ -254,18 +283,19 @@ def deterioration_examples(profile: PatientProfile, days: pd.DataFrame, data_end
     if days.empty:
         return rows
     stream_start = pd.Timestamp(days["day"].min()).to_pydatetime()
+    series = DaySeries.of(days)
     for index in index_days(days, data_end):
         if deceased is not None and deceased <= index:
             break
         # After an acute event inside the stream window the patient is under acute care: stop there.
-        if any(stream_start <= t < index for t in acute):
+        if any(stream_start <= t <= index for t in acute):
             break
         label = any(index < t <= index + HORIZON for t in acute)
         rows.append(
             {
                 "patient_id": profile.patient_id,
                 "index_time": index,
-                **features_at(profile, days, index),
+                **features_at(profile, series, index),
                 "label": int(label),
             }
         )

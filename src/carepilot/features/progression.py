@@ -20,6 +20,7 @@ Nothing after the landmark reaches a feature (tests/unit/test_features_progressi
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from dataclasses import dataclass
@@ -167,7 +168,7 @@ def ckd_outcome(profile: PatientProfile, landmark: datetime, end: datetime) -> O
         value = float(m.value)  # type: ignore[arg-type]
         return kdigo_category(value) > stage or value <= (1.0 - DECLINE) * base
 
-    for first, second in zip(after, after[1:], strict=False):
+    for first, second in itertools.pairwise(after):
         if worse(first) and worse(second):
             return Outcome(True, _days(landmark, first.effective))  # type: ignore[arg-type]
     return Outcome(False, _days(landmark, after[-1].effective))  # type: ignore[arg-type]
@@ -189,9 +190,9 @@ def diabetes_outcome(profile: PatientProfile, landmark: datetime, end: datetime)
     times: list[datetime] = []
     for pr in profile.problems:
         when = pr.onset or pr.recorded
-        if pr.concept in COMPLICATION_CONDITIONS and pr.concept not in before and when is not None:
-            if landmark < when <= end:
-                times.append(when)
+        new = pr.concept in COMPLICATION_CONDITIONS and pr.concept not in before
+        if new and when is not None and landmark < when <= end:
+            times.append(when)
     for e in profile.encounters:
         if e.start is not None and landmark < e.start <= end and _complication_visit(e):
             times.append(e.start)
