@@ -8,7 +8,6 @@ from carepilot.errors import InputError
 from carepilot.features.cohorts import CONDITIONS, LABS
 from carepilot.models.cohorts import cluster
 
-
 pytestmark = pytest.mark.slow
 
 

@@ -70,7 +70,11 @@ def progression_catalog() -> dict[str, FeatureInfo]:
 def _phrase(points: float, horizon: str) -> str:
     size = abs(points)
     if size < 0.5:
-        return f"adds less than 1 point of {horizon} risk" if points >= 0 else "lowers risk by less than 1 point"
+        return (
+            f"adds less than 1 point of {horizon} risk"
+            if points >= 0
+            else f"lowers {horizon} risk by less than 1 point"
+        )
     n = round(size)
     unit = "point" if n == 1 else "points"
     return f"adds {n} {unit} of {horizon} risk" if points > 0 else f"lowers {horizon} risk by {n} {unit}"

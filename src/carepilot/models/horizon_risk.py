@@ -50,7 +50,7 @@ class HorizonRisk(BaseEstimator):
         n_bootstrap: int = 10,
         interval_level: float = 0.95,
         ood_quantile: float = 0.005,
-        background_size: int = 40,
+        background_size: int = 20,
         random_state: int = 0,
     ) -> None:
         self.survival = survival
