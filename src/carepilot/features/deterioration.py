@@ -55,7 +55,6 @@ STREAM_FEATURES = (
     "spo2_delta",
     "glucose_mean",
     "glucose_cv",
-    "stream_days",
 )
 FEATURES: tuple[str, ...] = (
     "age",
@@ -91,7 +90,6 @@ FEATURE_LABELS: dict[str, tuple[str, str | None]] = {
     "spo2_delta": ("SpO2 change from personal baseline", "%"),
     "glucose_mean": ("Mean CGM glucose yesterday", "mg/dL"),
     "glucose_cv": ("Glucose variability yesterday (CV)", None),
-    "stream_days": ("Days of device data before today", "days"),
 }
 
 
@@ -165,6 +163,8 @@ def _finite(values: np.ndarray) -> np.ndarray:
 def stream_features_at(days: pd.DataFrame | DaySeries, index: datetime) -> dict[str, float]:
     """Wearable trend features from one patient's daily summaries, using only days that ended by ``index``."""
     series = days if isinstance(days, DaySeries) else DaySeries.of(days)
+    # ``stream_days`` (how many complete days the baseline rests on) is kept beside the features, not used by the
+    # model: it only says where an index falls in the device window, which differs between training and scoring.
     row = {name: _nan() for name in STREAM_FEATURES}
     t = index.timestamp()
     # A day is complete once its midnight has passed: keep days whose end (start + 1 day) is at or before the index.

@@ -141,6 +141,6 @@ class HorizonRisk(BaseEstimator):
         background = self.background_[cols].to_numpy(dtype=float)
         explainer = shap.PermutationExplainer(f, background, seed=self.random_state)
         x = row[cols].to_numpy(dtype=float)
-        values = explainer(x, max_evals=2 * len(cols) + 1 + 2 * len(cols)).values[0]
+        values = explainer(x, max_evals=4 * len(cols) + 1, silent=True).values[0]
         out = [Contribution(c, row.iloc[0][c], float(v)) for c, v in zip(cols, values, strict=True)]
         return sorted(out, key=lambda c: -abs(c.shap))
