@@ -109,7 +109,8 @@ def _values(series: tuple[Measurement, ...], start: datetime | None, end: dateti
 def baseline_egfr(profile: PatientProfile, landmark: datetime) -> float | None:
     """Median eGFR over the year before the landmark (None when none was measured)."""
     found = _values(profile.series("egfr"), landmark - BASELINE_WINDOW, landmark)
-    return float(statistics.median(m.value for m in found)) if found else None  # type: ignore[misc]
+    values = [float(m.value) for m in found if m.value is not None]
+    return float(statistics.median(values)) if values else None
 
 
 def _slope(points: list[Measurement]) -> float:

@@ -39,8 +39,8 @@ class Cohort:
     size: int
     share: float
     name: str
-    conditions: list[dict[str, float | str]] = field(default_factory=list)
-    labs: list[dict[str, float | str]] = field(default_factory=list)
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    labs: list[dict[str, Any]] = field(default_factory=list)
     utilisation: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, float | None] = field(default_factory=dict)
     description: str = ""
@@ -122,7 +122,7 @@ def _rate(numerator: float, denominator: float) -> float | None:
 def describe(frame: pd.DataFrame, mask: np.ndarray, label: int) -> Cohort:
     """What distinguishes the patients under ``mask`` from everyone in ``frame``, in numbers and words."""
     group = frame[mask]
-    conditions = []
+    conditions: list[dict[str, Any]] = []
     for c in CONDITIONS:
         share, overall = float(group[f"has_{c}"].mean()), float(frame[f"has_{c}"].mean())
         if share >= 0.2 and overall > 0 and share / overall >= 1.5:
@@ -130,7 +130,7 @@ def describe(frame: pd.DataFrame, mask: np.ndarray, label: int) -> Cohort:
                 {"condition": c.replace("_", " "), "share": round(share, 3), "overall": round(overall, 3)}
             )
     conditions.sort(key=lambda d: -float(d["share"]) / float(d["overall"]))
-    labs = []
+    labs: list[dict[str, Any]] = []
     for lab in LABS:
         col = f"lab_{lab}"
         sd = float(frame[col].std())
