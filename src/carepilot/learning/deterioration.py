@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -54,7 +55,12 @@ def read_readings(path: Path) -> pd.DataFrame:
     )
     for candidate in candidates:
         if candidate.is_file():
-            return pd.read_parquet(candidate, columns=["patient_id", "type", "time", "value"])
+            try:
+                return pd.read_parquet(candidate, columns=["patient_id", "type", "time", "value"])
+            except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+                raise InputError(
+                    f"{candidate.name} is not a readings table with patient_id, type, time, value: {exc}"
+                ) from exc
     raise InputError(f"no readings.parquet under {path} (expected DIR/streams/readings.parquet)")
 
 
