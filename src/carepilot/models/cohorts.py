@@ -194,7 +194,8 @@ def _words(
         parts.append("frequent admissions")
     if not conditions and not labs:
         parts.append("few recorded conditions")
-    name = (", ".join(parts) or "mixed profile").capitalize()
+    joined = ", ".join(parts) or "mixed profile"
+    name = joined[0].upper() + joined[1:]  # not str.capitalize(): it would lower-case "eGFR" and "LDL"
     sentences = [f"{size} patients, median age {outcomes['median_age']:g}."]
     if conditions:
         sentences.append(
