@@ -88,7 +88,15 @@ class HorizonRisk(BaseEstimator):
         return self
 
     def _risk(self, model: SurvivalModel, X: pd.DataFrame) -> np.ndarray:
-        return 1.0 - model.survival_at(X, np.asarray([self.horizon_days]))[:, 0]
+        # The survival curves as one array on the estimator's event-time grid (``return_array=True``) rather than
+        # one step-function object per row: the same values, and the SHAP explainer calls this on many rows.
+        prep, estimator = model.pipeline_.named_steps["prep"], model.pipeline_.named_steps["model"]
+        curves = estimator.predict_survival_function(
+            prep.transform(X[list(model.feature_names_in_)]), return_array=True
+        )
+        k = int(np.searchsorted(estimator.unique_times_, self.horizon_days, side="right")) - 1
+        survival = curves[:, k] if k >= 0 else np.ones(len(X))
+        return np.asarray(1.0 - survival, dtype=float)
 
     def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of the event within the horizon for each row."""
