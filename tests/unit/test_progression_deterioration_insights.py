@@ -103,7 +103,7 @@ def test_the_deterioration_provider_scores_monitored_patients_only(tmp_path):
     X = pd.DataFrame({c: rng.normal(0, 1, n) for c in det.FEATURES})
     X["rhr_delta"] = rng.normal(0, 5, n)
     X["age"], X["latest_egfr"] = rng.uniform(20, 95, n), rng.uniform(10, 130, n)
-    X["stream_days"], X["rhr_current"] = rng.uniform(0, 30, n), rng.uniform(40, 120, n)
+    X["rhr_current"] = rng.uniform(40, 120, n)
     X["rhr_z"], X["steps_ratio"] = rng.normal(0, 4, n), rng.uniform(0, 3, n)
     for c in det.FEATURES:
         if c.startswith("has_") or c == "male":
