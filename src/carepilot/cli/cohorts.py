@@ -9,6 +9,7 @@ from rich.table import Table
 
 from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, print_json, settings
+from carepilot.errors import InputError
 from carepilot.features.cohorts import cohort_frame
 from carepilot.features.population import data_end, iter_profiles
 from carepilot.models.cohorts import cluster
@@ -25,6 +26,8 @@ def cohorts(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
+    if k is not None and k < 2:
+        raise InputError(f"--k must be at least 2, got {k}")
     s = settings()
     _, repo = open_store(s)
     profiles = list(iter_profiles(repo))
