@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from carepilot.api.deps import DashboardDep, SettingsDep, TemplatesDep
 from carepilot.errors import NotFoundError
@@ -65,17 +67,36 @@ def insight_feedback(
     return RedirectResponse(f"/dashboard/patients/{patient_id}#insight-{insight_id}", status_code=303)
 
 
+_PLOT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _calibration_plots(models_dir: Path) -> set[str]:
+    """Model ids that have a calibration figure in the registry's plots folder."""
+    folder = models_dir / "plots"
+    if not folder.is_dir():
+        return set()
+    return {p.name.removesuffix("_calibration.png") for p in folder.glob("*_calibration.png")}
+
+
 @router.get("/models", response_class=HTMLResponse)
 def models(request: Request, templates: TemplatesDep, settings: SettingsDep) -> HTMLResponse:
-    return templates.TemplateResponse(request, "models.html", {"cards": model_cards(settings.models_dir), "one": None})
+    context = {"cards": model_cards(settings.models_dir), "one": None, "plots": _calibration_plots(settings.models_dir)}
+    return templates.TemplateResponse(request, "models.html", context)
+
+
+@router.get("/calibration/{model_id}.png", response_class=FileResponse)
+def calibration_plot(model_id: str, settings: SettingsDep) -> FileResponse:
+    """The out-of-fold calibration figure written when the model was trained."""
+    if not _PLOT_NAME.match(model_id) or model_id not in _calibration_plots(settings.models_dir):
+        raise NotFoundError(f"no calibration figure for model {model_id!r}")
+    return FileResponse(settings.models_dir / "plots" / f"{model_id}_calibration.png", media_type="image/png")
 
 
 @router.get("/models/{model_id:path}", response_class=HTMLResponse)
 def model_card(model_id: str, request: Request, templates: TemplatesDep, settings: SettingsDep) -> HTMLResponse:
     cards = find_model_card(settings.models_dir, model_id)
-    return templates.TemplateResponse(
-        request, "models.html", {"cards": cards, "one": model_id}, status_code=200 if cards else 404
-    )
+    context = {"cards": cards, "one": model_id, "plots": _calibration_plots(settings.models_dir)}
+    return templates.TemplateResponse(request, "models.html", context, status_code=200 if cards else 404)
 
 
 @router.get("/launch")

@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from carepilot.cli import (
     bench,
+    cohorts,
     demo,
     effects,
     insights,
@@ -61,6 +62,7 @@ demo.register(app)
 synth.register(app)
 records.register(app)
 insights.register(app)
+cohorts.register(app)
 models.register(app)
 serve.register(app)
 views.register(app)

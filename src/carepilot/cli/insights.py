@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -10,18 +11,22 @@ from rich.table import Table
 
 from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, print_json, settings
-from carepilot.cli.effects import fit_decision_on_store
 from carepilot.cli.serialise import plain
 from carepilot.domain.insight import Insight
 from carepilot.errors import InputError
 from carepilot.insights.providers import default_providers
 from carepilot.insights.service import InsightContext, InsightService
 from carepilot.knowledge.concepts import concept_map
-from carepilot.learning.training import train_readmission
+from carepilot.learning.deterioration import read_readings, train_deterioration
+from carepilot.learning.effects_training import fit_decision
+from carepilot.learning.progression import train_progression
+from carepilot.learning.training import TrainResult, train_readmission
+from carepilot.models.effects.decision import load_decision
 from carepilot.models.registry import ModelRegistry
+from carepilot.store.consent import SqlConsentDirectory
 from carepilot.store.profiles import load_profile
 
-MODELS = ("readmission", "diabetes-addon", "antiplatelet-acs", "antidepressant")
+MODELS = ("readmission", "deterioration", "progression", "diabetes-addon", "antiplatelet-acs", "antidepressant")
 SEVERITY_COLOUR = {"critical": "red", "warning": "yellow", "info": "cyan"}
 
 
@@ -34,25 +39,70 @@ def train(
     model: Annotated[str, typer.Argument(help=f"Model to train: {', '.join(MODELS)}.")],
     folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by patient).")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    streams: Annotated[
+        Path | None,
+        typer.Option(
+            "--streams",
+            help="deterioration: a synthetic population folder (DIR/streams/readings.parquet) or a readings "
+            "parquet file with patient_id, type, time, value.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}; trainable models: {', '.join(MODELS)}")
-    if model != "readmission":
-        fit_decision_on_store(model, json_out)
-        return
     s = settings()
-    _, repo = open_store(s)
+    db, repo = open_store(s)
+    # Every training run leaves out the patients who opted out of training (ConsentScope.TRAINING).
+    consent = SqlConsentDirectory(db)
     registry = ModelRegistry(s.models_dir)
     say = (lambda _m: None) if json_out else (lambda m: console.print(f"  {m}"))
-    result = train_readmission(repo, registry, s.models_dir / "plots", folds=folds, seed=seed, on_step=say)
-    summary = {
+    plots = s.models_dir / "plots"
+    if model == "progression":
+        results = train_progression(repo, registry, plots, consent=consent, folds=folds, seed=seed, on_step=say)
+        _report_progression(results, folds, json_out)
+        return
+    if model == "deterioration":
+        if streams is None:
+            raise InputError("train deterioration needs --streams DIR (a population folder or a readings parquet)")
+        readings = read_readings(streams)
+        result = train_deterioration(
+            repo, registry, plots, readings, consent=consent, folds=folds, seed=seed, on_step=say
+        )
+        _report_binary(result, registry, folds, json_out, {"patient_days": result.n, "event_days": result.events})
+        return
+    if model == "readmission":
+        result = train_readmission(repo, registry, plots, consent=consent, folds=folds, seed=seed, on_step=say)
+        _report_binary(result, registry, folds, json_out, {"discharges": result.n, "readmissions": result.events})
+        return
+    fitted = fit_decision(
+        repo, registry, load_decision(model), on_step=None if json_out else console.print, consent=consent
+    )
+    out = {
+        "model": fitted.record.name,
+        "version": fitted.record.version,
+        "sha256": fitted.record.sha256,
+        "rows": fitted.rows,
+        "per_option": fitted.per_option,
+        "learner": fitted.learner,
+    }
+    if json_out:
+        print_json(out)
+        return
+    console.print(
+        f"registered {fitted.record.name} v{fitted.record.version} ({fitted.learner}, {fitted.rows} patients)"
+    )
+
+
+def _report_binary(
+    result: TrainResult, registry: ModelRegistry, folds: int, json_out: bool, counts: dict[str, int]
+) -> None:
+    summary: dict[str, Any] = {
         "model": result.record.name,
         "version": result.record.version,
         "sha256": result.record.sha256,
         "estimator": result.chosen,
-        "discharges": result.n,
-        "readmissions": result.events,
+        **counts,
         "cross_validated": result.cv,
         "calibration_plot": str(result.plot) if result.plot else None,
         "model_card": str(registry.card_path(result.record.name, result.record.version)),
@@ -73,6 +123,41 @@ def train(
     console.print(table)
     console.print(f"registered {result.record.file} (sha256 {result.record.sha256[:12]}...)")
     console.print(f"model card {summary['model_card']}; calibration plot {summary['calibration_plot']}")
+
+
+def _report_progression(results: list[Any], folds: int, json_out: bool) -> None:
+    summaries = [
+        {
+            "model": r.record.name,
+            "version": r.record.version,
+            "sha256": r.record.sha256,
+            "estimator": r.chosen,
+            "patients": r.n,
+            "events": r.events,
+            "cross_validated": r.cv,
+            "calibration_plot": str(r.plot) if r.plot else None,
+        }
+        for r in results
+    ]
+    if json_out:
+        print_json({"models": summaries})
+        return
+    for r in results:
+        table = Table(title=f"{r.record.name} v{r.record.version}: {r.n} patients, {r.events} events, {folds}-fold CV")
+        for col in ("estimator", "C-index", "C sd", "integrated Brier", "1-year AUROC", "1-year calibration slope"):
+            table.add_column(col)
+        for name, m in r.cv.items():
+            mark = " (chosen)" if name == r.chosen else ""
+            table.add_row(
+                name + mark,
+                f"{m['c_index']:.3f}",
+                f"{m['c_index_sd']:.3f}",
+                f"{m['integrated_brier']:.4f}",
+                f"{m.get('horizon_auroc', float('nan')):.3f}",
+                f"{m.get('horizon_calibration_slope', float('nan')):.2f}",
+            )
+        console.print(table)
+        console.print(f"registered {r.record.file} (sha256 {r.record.sha256[:12]}...); calibration plot {r.plot}")
 
 
 def insights(

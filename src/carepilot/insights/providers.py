@@ -18,9 +18,11 @@ from carepilot.domain.profile import PatientProfile
 from carepilot.errors import CarePilotError
 from carepilot.insights.adherence import AdherenceProvider
 from carepilot.insights.care_gaps import CareGapProvider
+from carepilot.insights.deterioration import DeteriorationRiskProvider, ParquetReadings
 from carepilot.insights.effects import TreatmentOptionsProvider
 from carepilot.insights.mental_health import MentalHealthProvider
 from carepilot.insights.monitoring import MonitoringAlertProvider
+from carepilot.insights.progression import ProgressionRiskProvider
 from carepilot.insights.risk import ReadmissionRiskProvider
 from carepilot.insights.service import InsightContext, InsightProvider
 from carepilot.knowledge.oncology import CivicKnowledgeBase, load_civic, oncology_insights
@@ -125,6 +127,8 @@ def default_providers(settings: Settings) -> list[InsightProvider]:
     registry = ModelRegistry(settings.models_dir)
     return [
         ReadmissionRiskProvider(registry),
+        DeteriorationRiskProvider(registry, ParquetReadings(settings.home / "streams" / "readings.parquet")),
+        ProgressionRiskProvider(registry),
         TreatmentOptionsProvider(registry, "diabetes-addon"),
         CareGapProvider(),
         AdherenceProvider(),

@@ -13,9 +13,11 @@ from typing import Any
 
 import pandas as pd
 
+from carepilot.domain.consent import ConsentDirectory
 from carepilot.errors import ModelError
 from carepilot.features.decisions import decision_example
 from carepilot.features.population import iter_profiles
+from carepilot.learning.consent import training_patients
 from carepilot.models.effects.decision import DecisionSpec
 from carepilot.models.effects.engine import fit_for_decision
 from carepilot.models.registry import ModelRecord, ModelRegistry
@@ -36,19 +38,24 @@ class EffectFitResult:
     learner: str
 
 
-def decision_frame(repo: RecordRepository, spec: DecisionSpec) -> pd.DataFrame:
-    """One row per patient who made this decision, from the store."""
-    rows = [row for p in iter_profiles(repo) if (row := decision_example(p, spec)) is not None]
+def decision_frame(repo: RecordRepository, spec: DecisionSpec, consent: ConsentDirectory | None = None) -> pd.DataFrame:
+    """One row per patient who made this decision, from the store (training opt-outs left out)."""
+    ids = training_patients((p["patient_id"] for p in repo.list_patients()), consent)
+    rows = [row for p in iter_profiles(repo, ids) if (row := decision_example(p, spec)) is not None]
     return pd.DataFrame(rows)
 
 
 def fit_decision(
-    repo: RecordRepository, registry: ModelRegistry, spec: DecisionSpec, on_step: Callable[[str], None] | None = None
+    repo: RecordRepository,
+    registry: ModelRegistry,
+    spec: DecisionSpec,
+    on_step: Callable[[str], None] | None = None,
+    consent: ConsentDirectory | None = None,
 ) -> EffectFitResult:
     """Fit and register the effect engine for ``spec`` from every patient in the store who made the decision."""
     say = on_step or (lambda _m: None)
     say(f"finding '{spec.name}' decisions in the record")
-    frame = decision_frame(repo, spec)
+    frame = decision_frame(repo, spec, consent)
     counts = frame["option"].value_counts().to_dict() if not frame.empty else {}
     short = [o for o in spec.option_keys if counts.get(o, 0) < MIN_PER_OPTION]
     if frame.empty or short:

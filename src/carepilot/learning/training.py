@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from carepilot.domain.consent import ConsentDirectory
 from carepilot.errors import ModelError
 from carepilot.features.population import iter_profiles, readmission_frame
 from carepilot.features.readmission import FEATURES
+from carepilot.learning.consent import training_patients
 from carepilot.models.cards import ModelCard, representation
 from carepilot.models.fairness import subgroup_metrics
 from carepilot.models.metrics import binary_metrics
@@ -68,15 +70,20 @@ def train_readmission(
     registry: ModelRegistry,
     plots_dir: Path,
     *,
+    consent: ConsentDirectory | None = None,
     folds: int = 5,
     seed: int = 0,
     n_bootstrap: int = 10,
     on_step: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Fit, validate and register the readmission model from every discharge in the store."""
+    """Fit, validate and register the readmission model from every discharge in the store.
+
+    Patients who opted out of training (``ConsentScope.TRAINING``) are left out before their record is read.
+    """
     say = on_step or (lambda _msg: None)
     say("building point-in-time features")
-    frame = readmission_frame(list(iter_profiles(repo)))
+    ids = training_patients((p["patient_id"] for p in repo.list_patients()), consent)
+    frame = readmission_frame(list(iter_profiles(repo, ids)))
     events = int(frame["label"].sum()) if not frame.empty else 0
     if len(frame) < 100 or events < MIN_EVENTS:
         raise ModelError(
@@ -118,6 +125,7 @@ def train_readmission(
         "n": len(frame),
         "events": events,
         "cv_auroc": cv[chosen]["auroc"],
+        "calibration_plot": plot.name,
     }
     record = registry.save(final, MODEL_NAME, metadata=metadata)
     card.version = record.version

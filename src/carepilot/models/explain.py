@@ -50,6 +50,11 @@ class FeatureInfo:
         """The feature and this patient's value in words, with a high / low flag from the reference range."""
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return f"{self.label} not recorded"
+        if self.values:
+            # Coded values (flags stored as 0.0 / 1.0) read as words, not numbers.
+            key = f"{float(value):.1f}" if isinstance(value, int | float | np.integer | np.floating) else str(value)
+            if key in self.values:
+                return f"{self.label}: {self.values[key]}"
         if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
             number = f"{float(value):.{self.decimals}f}"
             unit = "" if not self.unit else (self.unit if self.unit == "%" else f" {self.unit}")
