@@ -29,6 +29,7 @@ from carepilot.learning.effects_training import fit_decision
 from carepilot.learning.training import MODEL_NAME, train_readmission
 from carepilot.models.effects.decision import load_decision
 from carepilot.models.registry import ModelRegistry
+from carepilot.store.consent import SqlConsentDirectory
 from carepilot.store.profiles import load_profile
 from carepilot.store.repository import SqlRecordRepository
 from carepilot.synth.population import SynthOptions, generate
@@ -148,8 +149,11 @@ def _train(s: Settings, repo: SqlRecordRepository, retrain: bool) -> None:
             f"[bold]3. train[/bold] reusing {MODEL_NAME} v{rec.version} (carepilot train {MODEL_NAME} refits)"
         )
         return
+    consent = SqlConsentDirectory(repo.db)
     try:
-        result = train_readmission(repo, registry, s.models_dir / "plots", on_step=lambda m: console.print(f"   {m}"))
+        result = train_readmission(
+            repo, registry, s.models_dir / "plots", on_step=lambda m: console.print(f"   {m}"), consent=consent
+        )
     except ModelError as exc:
         console.print(f"[bold]3. train[/bold] skipped: {exc}")
         return
@@ -161,7 +165,7 @@ def _train(s: Settings, repo: SqlRecordRepository, retrain: bool) -> None:
     )
     spec = load_decision("diabetes-addon")
     try:
-        fitted = fit_decision(repo, registry, spec)
+        fitted = fit_decision(repo, registry, spec, consent=consent)
     except ModelError as exc:
         console.print(f"   treatment effects for {spec.name} skipped: {exc}")
         return

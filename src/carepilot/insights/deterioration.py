@@ -1,7 +1,8 @@
 """Risk Insights from the registered 7-day deterioration model, for patients whose device readings are available.
 
-Readings come from a ``ReadingsSource``; ``ParquetReadings`` reads a readings table (patient_id, type, time,
-value) such as a synthetic population's ``streams/readings.parquet`` placed at ``CAREPILOT_HOME/streams/``.
+Readings come from a ``ReadingsSource``: ``StoredReadings`` reads the store's compact readings table (filled by
+``POST /streams/{patient_id}`` and ``carepilot monitor replay --store``); ``ParquetReadings`` reads a readings table
+(patient_id, type, time, value) such as a synthetic population's ``streams/readings.parquet``.
 A patient with no readings gets no deterioration Insight (the model is for remotely monitored patients).
 The Insight itself follows the readmission rules (``models/risk_insight.py``): declined out of distribution,
 "uncertain" when the interval is wide, SHAP factors in clinical words.
@@ -10,7 +11,7 @@ The Insight itself follows the readmission rules (``models/risk_insight.py``): d
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from carepilot.insights.service import InsightContext
 from carepilot.models.explain import FeatureInfo
 from carepilot.models.registry import ModelRegistry
 from carepilot.models.risk_insight import RiskModelInfo, risk_insight
+from carepilot.store.readings import ReadingRepository
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "deterioration"
@@ -82,6 +84,20 @@ class ParquetReadings:
             else:
                 self._table = pd.read_parquet(self.path, columns=["patient_id", "type", "time", "value"])
         return self._table[self._table["patient_id"] == patient_id]
+
+
+class StoredReadings:
+    """Readings from the store's ``readings`` table (what ``POST /streams`` and ``monitor replay --store`` wrote)."""
+
+    def __init__(self, repository: Callable[[], ReadingRepository]) -> None:
+        self._repository = repository
+
+    def readings(self, patient_id: str) -> pd.DataFrame:
+        rows = self._repository().since(patient_id, 0)
+        frame = pd.DataFrame(rows, columns=["type", "time", "value", "unit"])
+        frame.insert(0, "patient_id", patient_id)
+        frame["time"] = pd.to_datetime(frame["time"], unit="ms", utc=True)
+        return frame[["patient_id", "type", "time", "value"]]
 
 
 class DeteriorationRiskProvider:

@@ -18,7 +18,7 @@ from carepilot.domain.profile import PatientProfile
 from carepilot.errors import CarePilotError
 from carepilot.insights.adherence import AdherenceProvider
 from carepilot.insights.care_gaps import CareGapProvider
-from carepilot.insights.deterioration import DeteriorationRiskProvider, ParquetReadings
+from carepilot.insights.deterioration import DeteriorationRiskProvider, StoredReadings
 from carepilot.insights.effects import TreatmentOptionsProvider
 from carepilot.insights.mental_health import MentalHealthProvider
 from carepilot.insights.monitoring import MonitoringAlertProvider
@@ -31,6 +31,8 @@ from carepilot.knowledge.pgx.insights import evaluate
 from carepilot.knowledge.safety import safety_insights
 from carepilot.knowledge.warfarin import warfarin_dose_insight
 from carepilot.models.registry import ModelRegistry
+from carepilot.store.db import Database
+from carepilot.store.readings import ReadingRepository
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +127,16 @@ def knowledge_providers(reference_data: Path) -> list[InsightProvider]:
 def default_providers(settings: Settings) -> list[InsightProvider]:
     """Every engine the service runs: trained models from the registry, then the rule-based engines."""
     registry = ModelRegistry(settings.models_dir)
+    opened: list[Database] = []
+
+    def database() -> Database:
+        if not opened:
+            opened.append(Database(settings.resolved_database_url))
+        return opened[0]
+
     return [
         ReadmissionRiskProvider(registry),
-        DeteriorationRiskProvider(registry, ParquetReadings(settings.home / "streams" / "readings.parquet")),
+        DeteriorationRiskProvider(registry, StoredReadings(lambda: ReadingRepository(database()))),
         ProgressionRiskProvider(registry),
         TreatmentOptionsProvider(registry, "diabetes-addon"),
         CareGapProvider(),
