@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import JSONResponse
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
@@ -198,10 +198,30 @@ def principal_from_request(request: Request, *, session: bool) -> Principal:
     raise AuthenticationError("missing 'Authorization: Bearer <access token>' header")
 
 
+def route_path(request: Request) -> str | None:
+    """The matched route's full path template (with the prefixes of the routers it was included through)."""
+    # FastAPI keeps routers included into the app as one branch each and records the effective (prefixed) route
+    # in its own scope key; the plain ``scope["route"]`` is the route as its router declared it.
+    effective = (request.scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(effective, "path", None) or getattr(request.scope.get("route"), "path", None)
+    return path if isinstance(path, str) else None
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str, bool]]:
+    """Every (method, path template, is an API route) the app serves, through included routers too."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    table = []
+    for context in iter_route_contexts(app.routes):
+        is_api = isinstance(context.original_route, APIRoute)
+        for method in sorted(context.methods or {""}):
+            table.append((method, context.path or "", is_api))
+    return table
+
+
 def authorize(request: Request) -> None:
     """The app-wide access check (deny by default); sets ``request.state.principal`` on user routes."""
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
+    path = route_path(request)
     rule = rule_for(request.method, path) if isinstance(path, str) else None
     if rule is None:
         raise AccessDenied("this route has no access policy")
