@@ -16,8 +16,8 @@ from fastapi import FastAPI, Request
 from carepilot.api.app import create_app
 from carepilot.api.auth import route_table
 from carepilot.config import Settings
-from carepilot.security.jwt import DEV_ISSUER, ensure_dev_issuer
 from carepilot.security import policy
+from carepilot.security.jwt import DEV_ISSUER, ensure_dev_issuer
 from carepilot.security.policy import Access, Rule, rule_for
 from carepilot.security.principal import Role
 from carepilot.security.tokens import DEV_USER_ISSUER

@@ -17,12 +17,12 @@ from carepilot.api.auth import AuthServices, request_base, visible_patients
 from carepilot.api.deps import DashboardDep, PrincipalDep, ServicesDep, SettingsDep, TemplatesDep
 from carepilot.domain.consent import ConsentScope
 from carepilot.errors import NotFoundError
+from carepilot.insights.cards import KIND_LABELS, OVERRIDE_REASONS
+from carepilot.insights.dashboard import decision_key, find_model_card, model_cards
 from carepilot.security.policy import DEFAULT_SCOPES
 from carepilot.security.principal import Role
 from carepilot.security.sessions import COOKIE
 from carepilot.security.tokens import DEV_USER_ISSUER, AuthenticationError, mint_access_token
-from carepilot.insights.cards import KIND_LABELS, OVERRIDE_REASONS
-from carepilot.insights.dashboard import decision_key, find_model_card, model_cards
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
