@@ -85,6 +85,7 @@ def login_context(request: Request, message: str | None = None) -> dict[str, Any
         "roles": [r.value for r in Role if r is not Role.SYSTEM],
         "next": nxt if nxt.startswith("/dashboard") and not nxt.startswith("/dashboard/log") else "/dashboard",
         "message": message,
+        "idle_minutes": request.app.state.services.settings.session_idle_minutes,
     }
 
 

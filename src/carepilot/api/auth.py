@@ -22,12 +22,13 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import JSONResponse
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from carepilot.config import Settings
 from carepilot.errors import ConfigurationError
 from carepilot.security.clients import ASSERTION_TYPE, SystemClients, TokenIssuer, TokenRequestError, load_clients
 from carepilot.security.jwt import IssuerRegistry, JtiStore, TrustedIssuer, load_issuers
-from carepilot.security.policy import Access, check_patients, check_scope, may_see, patient_ids, rule_for
+from carepilot.security.policy import Access, Rule, check_patients, check_scope, may_see, patient_ids, rule_for
 from carepilot.security.principal import Principal
 from carepilot.security.scopes import CONTEXTS
 from carepilot.security.sessions import COOKIE, SessionStore
@@ -219,14 +220,19 @@ def route_table(app: FastAPI) -> list[tuple[str, str, bool]]:
     return table
 
 
-def authorize(request: Request) -> None:
+async def authorize(request: Request) -> None:
     """The app-wide access check (deny by default); sets ``request.state.principal`` on user routes."""
     path = route_path(request)
     rule = rule_for(request.method, path) if isinstance(path, str) else None
     if rule is None:
         raise AccessDenied("this route has no access policy")
     if rule.access is not Access.USER:
-        return
+        return  # async on purpose: public and CDS Hooks calls pay no thread hop for the policy look-up
+    await run_in_threadpool(_authorize_user, request, rule, path)
+
+
+def _authorize_user(request: Request, rule: Rule, path: str | None) -> None:
+    """Token or session, role and scope, then every patient the request names (database reads: in a thread)."""
     principal = principal_from_request(request, session=rule.session)
     reason = (request.headers.get(BREAK_GLASS_HEADER) or "").strip()
     if reason:

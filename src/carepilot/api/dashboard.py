@@ -123,13 +123,11 @@ def _safe_next(target: str) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(
-    request: Request, templates: TemplatesDep, settings: SettingsDep, next: str = "/dashboard"
-) -> HTMLResponse:
+def login_page(request: Request, templates: TemplatesDep, next: str = "/dashboard") -> HTMLResponse:
     """The sign-in page (token field; a role picker in development mode)."""
     from carepilot.api.app import login_context
 
-    context = login_context(request) | {"next": _safe_next(next), "idle_minutes": settings.session_idle_minutes}
+    context = login_context(request) | {"next": _safe_next(next)}
     return templates.TemplateResponse(request, "login.html", context)
 
 

@@ -43,6 +43,8 @@ def serve(
     if warm:
         threading.Thread(target=app.state.services.dashboard.refresh, name="warm-insights", daemon=True).start()
     console.print(f"CarePilot on http://{host}:{port}/dashboard  (CDS Hooks: /cds-services, FHIR: /fhir/metadata)")
+    if settings.dev:
+        console.print("Development mode: sign in on /dashboard/login with a role, or `carepilot auth token --role ...`")
     uvicorn.run(app, host=host, port=port, workers=1, log_level=log_level, access_log=False)
 
 

@@ -72,8 +72,10 @@ PUBLIC = Rule(Access.PUBLIC)
 CDS = Rule(Access.CDS_CLIENT)
 
 
-def _dashboard(roles: frozenset[Role], resource: str | None = None, permission: str = "r", **kw: str) -> Rule:
-    return Rule(Access.USER, roles, resource, permission, session=True, **kw)  # type: ignore[arg-type]
+def _dashboard(
+    roles: frozenset[Role], resource: str | None = None, permission: str = "r", owner: str | None = None
+) -> Rule:
+    return Rule(Access.USER, roles, resource, permission, owner=owner, session=True)
 
 
 POLICY: dict[tuple[str, str], Rule] = {

@@ -88,6 +88,7 @@ class SessionStore:
         """Start a session; returns the cookie value."""
         sid = secrets.token_urlsafe(32)
         now = self.clock()
+        self.prune()  # sign-ins are rare: a good moment to forget abandoned sessions
         with self.db.write() as conn:
             conn.execute(
                 insert(t.sessions).values(
