@@ -102,6 +102,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/dashboard/launch"): _dashboard(TREATING),
     ("GET", "/dashboard/models"): _dashboard(MODEL_ROLES),
     ("GET", "/dashboard/models/{model_id:path}"): _dashboard(MODEL_ROLES),
+    ("GET", "/dashboard/calibration/{model_id}.png"): _dashboard(MODEL_ROLES),
+    ("POST", "/dashboard/patients/{patient_id}/nudges"): _dashboard(TREATING),
+    # Patient portal: the patient's own pages (and their care team's view of them).
+    ("GET", "/patient/{patient_id}"): _dashboard(TREATING | {Role.PATIENT}),
+    ("POST", "/patient/{patient_id}/reports"): _dashboard(TREATING | {Role.PATIENT}),
+    # Home monitoring: readings come from the patient's devices (their app or a device gateway) or the care team.
+    ("POST", "/streams/{patient_id}"): Rule(Access.USER, READS_RECORDS),
+    ("GET", "/streams/{patient_id}/alerts"): Rule(Access.USER, TREATING | {Role.SYSTEM}),
+    ("POST", "/streams/{patient_id}/alerts/{alert_id}/ack"): Rule(Access.USER, TREATING),
 }
 
 PATIENT_QUERY_PARAMS = ("patient", "subject")
