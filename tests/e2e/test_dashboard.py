@@ -71,8 +71,16 @@ def browser():
         browser.close()
 
 
+def sign_in(page, site: str, role: str = "clinician") -> None:
+    """Sign in through the development role picker (the session cookie is then sent with every page)."""
+    page.goto(f"{site}/dashboard/login")
+    page.select_option("#role", role)
+    page.click("#login-dev")
+    page.wait_for_load_state()
+
+
 @pytest.fixture
-def page(browser):
+def anonymous(browser):
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
     errors: list[str] = []
@@ -80,6 +88,12 @@ def page(browser):
     yield page
     context.close()
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(anonymous, site):
+    sign_in(anonymous, site)
+    return anonymous
 
 
 def shot(page, name: str) -> None:
@@ -168,3 +182,20 @@ def test_smart_launch_link_opens_the_patient(site, page):
     assert page.locator("h1").inner_text() == "Alex Calloway"
     assert page.locator("#gaps .empty").count() == 1
     shot(page, "dashboard-patient-empty.png")
+
+
+def test_signed_out_pages_ask_to_sign_in_and_sign_out_ends_the_session(site, anonymous):
+    page = anonymous
+    response = page.goto(f"{site}/dashboard/patients/{cs.DIABETIC}")
+    assert response is not None and response.status == 401
+    assert page.locator("#login").count() == 1 and "Ardent" not in page.inner_text("main")
+    shot(page, "dashboard-login.png")
+    page.select_option("#role", "clinician")
+    page.click("#login-dev")
+    page.wait_for_url(f"**/dashboard/patients/{cs.DIABETIC}")
+    assert page.locator("h1").inner_text() == "Alex Ardent"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "carepilot_session")
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    page.click("#logout")
+    page.wait_for_url("**/dashboard/login")
+    assert page.goto(f"{site}/dashboard").status == 401

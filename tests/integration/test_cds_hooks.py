@@ -21,6 +21,7 @@ from carepilot.insights.care_gaps import CareGapProvider
 from carepilot.insights.service import InsightContext
 from carepilot.store import tables as t
 from tests import cds_support as cs
+from tests.api import client_for
 
 BASE = "http://testserver"
 PV = cs.PATIENT_VIEW
@@ -75,7 +76,7 @@ def interactions() -> InteractionProvider:
 
 @pytest.fixture
 def client(settings_db, interactions) -> TestClient:
-    return TestClient(create_app(settings_db, providers=[CareGapProvider(), interactions]))
+    return client_for(create_app(settings_db, providers=[CareGapProvider(), interactions]), role="clinician")
 
 
 def call(client: TestClient, settings: Settings, service: str, body: dict, **kw) -> httpx.Response:
@@ -147,7 +148,7 @@ def test_missing_prefetch_is_fetched_from_fhir_server_with_the_given_token(setti
         entries = [{"resource": r} for r in resources if r["resourceType"] == path and cs._owner(r) == "cp-remote"]
         return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries})
 
-    client = TestClient(create_app(settings_db, transport=httpx.MockTransport(handler)))
+    client = client_for(create_app(settings_db, transport=httpx.MockTransport(handler)), role="clinician")
     body = cs.hook_body(
         "patient-view",
         "cp-remote",
@@ -167,7 +168,9 @@ def test_missing_prefetch_is_fetched_from_fhir_server_with_the_given_token(setti
 
 
 def test_a_failing_fhir_server_gives_412(settings_db):
-    client = TestClient(create_app(settings_db, transport=httpx.MockTransport(lambda r: httpx.Response(500))))
+    client = client_for(
+        create_app(settings_db, transport=httpx.MockTransport(lambda r: httpx.Response(500))), role="clinician"
+    )
     body = cs.hook_body("patient-view", "cp-remote", fhirServer="https://ehr.example.test/fhir")
     assert call(client, settings_db, PV, body).status_code == 412
 
@@ -310,7 +313,7 @@ def test_unknown_service_is_404(client, settings_db):
 
 def test_a_late_engine_is_skipped_and_the_other_cards_still_come(settings_db, caplog):
     settings = settings_db.model_copy(update={"cds_budget_ms": 150})
-    client = TestClient(create_app(settings, providers=[SlowProvider(), CareGapProvider()]))
+    client = client_for(create_app(settings, providers=[SlowProvider(), CareGapProvider()]), role="clinician")
     started = time.perf_counter()
     response = call(client, settings, PV, cs.hook_body("patient-view", cs.DIABETIC))
     elapsed = time.perf_counter() - started
@@ -340,14 +343,14 @@ def test_cors_preflight_allows_browser_clients(client):
 
 def test_writeback_can_be_switched_off(settings_db, database):
     settings = settings_db.model_copy(update={"writeback": False})
-    client = TestClient(create_app(settings))
+    client = client_for(create_app(settings), role="clinician")
     assert call(client, settings, PV, cs.hook_body("patient-view", cs.DIABETIC)).status_code == 200
     with database.read() as conn:
         assert conn.execute(select(t.writeback)).first() is None
 
 
 def test_same_card_twice_stores_the_insight_once(settings_db, database):
-    client = TestClient(create_app(settings_db))
+    client = client_for(create_app(settings_db), role="clinician")
     body = cs.hook_body("patient-view", cs.DIABETIC)
     first = call(client, settings_db, PV, copy.deepcopy(body)).json()["cards"]
     second = call(client, settings_db, PV, body).json()["cards"]

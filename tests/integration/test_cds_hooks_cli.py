@@ -5,11 +5,11 @@ from __future__ import annotations
 import shlex
 
 import orjson
-from fastapi.testclient import TestClient
 
 from carepilot.api.app import create_app
 from carepilot.config import Settings
 from tests import cds_support as cs
+from tests.api import client_for
 from tests.cli import run
 
 
@@ -24,7 +24,7 @@ def test_the_printed_token_and_curl_are_accepted(tmp_path):
     settings = Settings(home=home, dev=True)
     settings.ensure_home()
     cs.ingest_population(settings)
-    client = TestClient(create_app(settings))
+    client = client_for(create_app(settings), role="clinician")
     token = run(
         home, "auth", "cds-token", "--base-url", "http://testserver", extra_env={"CAREPILOT_DEV": "1"}
     ).stdout.strip()

@@ -11,6 +11,7 @@ from carepilot.config import Settings
 from carepilot.domain.insight import Confidence, Factor, Insight, InsightKind, Interval, Severity, Source
 from carepilot.store import tables as t
 from tests import cds_support as cs
+from tests.api import client_for
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def app_settings(tmp_path) -> tuple[TestClient, Settings]:
     cs.ingest_population(settings)
     app = create_app(settings)
     app.state.services.dashboard.refresh()
-    return TestClient(app), settings
+    return client_for(app, role="clinician"), settings
 
 
 def test_list_filters_by_least_severity_and_condition(app_settings):
@@ -113,7 +114,7 @@ def test_every_section_renders_its_insights(tmp_path):
     settings = Settings(home=tmp_path / "home", dev=True)
     settings.ensure_home()
     cs.ingest_population(settings)
-    client = TestClient(create_app(settings, providers=[ManyKinds()]))
+    client = client_for(create_app(settings, providers=[ManyKinds()]), role="clinician")
     page = client.get(f"/dashboard/patients/{cs.DIABETIC}").text
 
     def section(name: str) -> str:

@@ -9,6 +9,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from carepilot.api.app import create_app
 from carepilot.config import Settings
 from tests import cds_support as cs
+from tests.api import client_for
 
 FHIR_JSON = "application/fhir+json"
 
@@ -27,7 +28,7 @@ def settings_db(tmp_path, database) -> Settings:
 
 @pytest.fixture
 def client(settings_db) -> TestClient:
-    return TestClient(create_app(settings_db))
+    return client_for(create_app(settings_db), role="clinician")
 
 
 def test_metadata_is_a_valid_capability_statement(client):

@@ -1,7 +1,11 @@
 """The FastAPI app factory: wires settings to the store, the insight providers and the routers.
 
 Errors are translated to HTTP only here (the edge): InputError and malformed bodies -> 400 with the paths that
-are wrong, CdsAuthError -> 401, NotFoundError -> 404, DataUnavailable -> 412, any other project error -> 503.
+are wrong, CdsAuthError and AuthenticationError -> 401 (the sign-in page on the dashboard), AccessDenied -> 403,
+NotFoundError -> 404, DataUnavailable -> 412, any other project error -> 503.
+
+Every route is behind ``api/auth.authorize`` (an app dependency: deny by default, one policy table), and every
+insight engine is wrapped so it honours the patient's decision-support opt-out.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -22,7 +26,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from carepilot import __version__
-from carepilot.api import cds_hooks, dashboard, feedback, fhir, patient_portal, streams
+from carepilot.api import auth, cds_hooks, dashboard, feedback, fhir, patient_portal, streams
 from carepilot.api.deps import Services
 from carepilot.bootstrap import open_store
 from carepilot.config import Settings
@@ -33,7 +37,9 @@ from carepilot.insights.hooks import CdsHookService
 from carepilot.insights.prefetch import DataUnavailable
 from carepilot.insights.providers import default_providers
 from carepilot.insights.service import InsightProvider, InsightService
+from carepilot.security.consent_gate import ServingConsent, consented
 from carepilot.security.jwt import CdsAuthError, CdsTokenVerifier, IssuerRegistry, dev_issuer, load_issuers
+from carepilot.security.tokens import AccessDenied, AuthenticationError
 from carepilot.store.feedback import DeliveryRepository
 from carepilot.store.fhir_read import FhirReadRepository
 from carepilot.web import charts
@@ -69,6 +75,20 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
+def login_context(request: Request, message: str | None = None) -> dict[str, Any]:
+    """What the sign-in page shows: the dev-mode role picker, the page to return to, why sign-in is needed."""
+    from carepilot.security.principal import Role
+
+    nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return {
+        "dev": request.app.state.services.settings.dev,
+        "roles": [r.value for r in Role if r is not Role.SYSTEM],
+        "next": nxt if nxt.startswith("/dashboard") and not nxt.startswith("/dashboard/log") else "/dashboard",
+        "message": message,
+        "idle_minutes": request.app.state.services.settings.session_idle_minutes,
+    }
+
+
 def _problems(exc: RequestValidationError) -> list[dict[str, str]]:
     return [
         {"path": ".".join(str(p) for p in err.get("loc", ())), "message": str(err.get("msg", "invalid"))}
@@ -87,7 +107,9 @@ def _error(request: Request, status: int, code: str, message: str, extra: dict[s
             request, "error.html", {"status": status, "message": message}, status_code=status
         )
     if _wants_fhir(request):
-        issue = {400: "invalid", 401: "login", 404: "not-found", 412: "incomplete"}.get(status, "exception")
+        issue = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 412: "incomplete"}.get(
+            status, "exception"
+        )
         return JSONResponse(operation_outcome(issue, message), status_code=status, media_type=FHIR_JSON)
     return JSONResponse({"error": code, "message": message, **(extra or {})}, status_code=status)
 
@@ -106,6 +128,22 @@ def install_error_handlers(app: FastAPI) -> None:
         response = _error(request, 401, "unauthorized", str(exc))
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
+
+    @app.exception_handler(AuthenticationError)
+    async def unauthenticated(request: Request, exc: AuthenticationError) -> Response:
+        if request.url.path.startswith("/dashboard"):
+            templates = request.app.state.services.templates
+            response: Response = templates.TemplateResponse(
+                request, "login.html", login_context(request, str(exc)), status_code=401
+            )
+        else:
+            response = _error(request, 401, "unauthorized", str(exc))
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+
+    @app.exception_handler(AccessDenied)
+    async def denied(request: Request, exc: AccessDenied) -> Response:
+        return _error(request, 403, "forbidden", str(exc))
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError) -> Response:
@@ -134,8 +172,11 @@ def create_app(
     """Build the app: store, providers, CDS Hooks, FHIR API, dashboard. ``transport`` serves outbound HTTP in tests."""
     db, repo = open_store(settings)
     delivery = DeliveryRepository(db)
+    auth_services = auth.build_auth(settings, db, delivery, transport)  # refuses unsafe settings before any work
     reads = FhirReadRepository(db)
-    insight_service = InsightService(list(providers) if providers is not None else default_providers(settings))
+    engines = list(providers) if providers is not None else default_providers(settings)
+    consent = ServingConsent(db)
+    insight_service = InsightService(consented(engines, consent))
     hooks = CdsHookService(
         repo,
         delivery,
@@ -155,17 +196,27 @@ def create_app(
         dashboard=DashboardService(repo, reads, delivery, insight_service),
         verifier=CdsTokenVerifier(issuer_registry(settings, transport), delivery),
         templates=_templates(),
+        consent=consent,
     )
-    app = FastAPI(title="CarePilot", version=__version__, description="CDS Hooks service, FHIR API and dashboard.")
+    app = FastAPI(
+        title="CarePilot",
+        version=__version__,
+        description="CDS Hooks service, FHIR API and dashboard.",
+        # Deny by default: every route, including those of routers added later, passes the policy check first.
+        dependencies=[Depends(auth.authorize)],
+    )
     app.state.services = services
+    app.state.auth = auth_services
     app.add_middleware(
         CORSMiddleware,
-        # Tokens travel in the Authorization header, never in cookies, so a wildcard origin exposes no session.
+        # API tokens travel in the Authorization header; the dashboard's session cookie is SameSite=Strict and
+        # credentials are not allowed cross-origin, so a wildcard origin exposes no session.
         allow_origins=settings.cors_origins or ["*"],
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["Authorization", "Content-Type", "X-Break-Glass-Reason"],
     )
     install_error_handlers(app)
+    app.include_router(auth.router)
     app.include_router(cds_hooks.router)
     app.include_router(feedback.router)
     app.include_router(fhir.router)

@@ -1,4 +1,9 @@
-"""Clinician dashboard routes (server-rendered): patient list, patient page, feedback form, model cards."""
+"""Clinician dashboard routes (server-rendered): sign-in/out, patient list, patient page, feedback form, model cards.
+
+Sign-in takes an access token (verified like any bearer token) or, in development mode only, a role picked from a
+list (a token is minted by the local development issuer and verified the same way); either starts a server-side
+session whose id travels in a Secure, HttpOnly, SameSite=Strict cookie.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,16 @@ import orjson
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from carepilot.api.deps import DashboardDep, SettingsDep, TemplatesDep
+from carepilot.api.auth import AuthServices, request_base, visible_patients
+from carepilot.api.deps import DashboardDep, PrincipalDep, ServicesDep, SettingsDep, TemplatesDep
+from carepilot.domain.consent import ConsentScope
 from carepilot.errors import NotFoundError
 from carepilot.insights.cards import KIND_LABELS, OVERRIDE_REASONS
 from carepilot.insights.dashboard import decision_key, find_model_card, model_cards
+from carepilot.security.policy import DEFAULT_SCOPES
+from carepilot.security.principal import Role
+from carepilot.security.sessions import COOKIE
+from carepilot.security.tokens import DEV_USER_ISSUER, AuthenticationError, mint_access_token
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
@@ -30,6 +41,8 @@ def patient_list(
     order: str = "asc",
 ) -> HTMLResponse:
     rows = dashboard.patient_rows(q, condition, severity, sort, descending=order == "desc")
+    allowed = set(visible_patients(request, [r.patient_id for r in rows]))
+    rows = [r for r in rows if r.patient_id in allowed]
     return templates.TemplateResponse(
         request,
         "patients.html",
@@ -46,12 +59,20 @@ def patient_list(
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient_page(patient_id: str, request: Request, dashboard: DashboardDep, templates: TemplatesDep) -> HTMLResponse:
+def patient_page(
+    patient_id: str, request: Request, dashboard: DashboardDep, templates: TemplatesDep, s: ServicesDep
+) -> HTMLResponse:
     page = dashboard.patient_page(patient_id)
     return templates.TemplateResponse(
         request,
         "patient.html",
-        {"page": page, "reasons": OVERRIDE_REASONS, "kind_labels": KIND_LABELS, "decision_key": decision_key},
+        {
+            "page": page,
+            "reasons": OVERRIDE_REASONS,
+            "kind_labels": KIND_LABELS,
+            "decision_key": decision_key,
+            "decision_support_off": not s.consent.allows(patient_id, ConsentScope.DECISION_SUPPORT),
+        },
     )
 
 
@@ -59,11 +80,12 @@ def patient_page(patient_id: str, request: Request, dashboard: DashboardDep, tem
 def insight_feedback(
     insight_id: str,
     dashboard: DashboardDep,
+    principal: PrincipalDep,
     outcome: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    patient_id = dashboard.record_feedback(insight_id, outcome, reason or None, comment, user="dashboard-user")
+    patient_id = dashboard.record_feedback(insight_id, outcome, reason or None, comment, user=principal.actor)
     return RedirectResponse(f"/dashboard/patients/{patient_id}#insight-{insight_id}", status_code=303)
 
 
@@ -111,3 +133,69 @@ def launch(patient: str | None = None, appContext: str | None = None) -> Redirec
     if target is not None and not isinstance(target, str):
         raise NotFoundError("launch context names no patient")
     return RedirectResponse(f"/dashboard/patients/{target}" if target else "/dashboard", status_code=303)
+
+
+# -- sign-in and sign-out -------------------------------------------------------------------------------------------
+def _safe_next(target: str) -> str:
+    # Only paths inside the dashboard: an open redirect would hand the session to another site's page.
+    if target.startswith("/dashboard") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/dashboard"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, templates: TemplatesDep, next: str = "/dashboard") -> HTMLResponse:
+    """The sign-in page (token field; a role picker in development mode)."""
+    from carepilot.api.app import login_context
+
+    context = login_context(request) | {"next": _safe_next(next)}
+    return templates.TemplateResponse(request, "login.html", context)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    settings: SettingsDep,
+    token: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    site: Annotated[str, Form()] = "",
+    patient: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/dashboard",
+) -> RedirectResponse:
+    """Start a session from an access token, or (development mode) from a picked role."""
+    auth: AuthServices = request.app.state.auth
+    base = request_base(request)
+    if not token.strip() and role and settings.dev and auth.dev_key is not None:
+        try:
+            picked = Role(role)
+        except ValueError as exc:
+            raise AuthenticationError(f"role {role[:40]!r} is not one this service knows") from exc
+        token = mint_access_token(
+            auth.dev_key,
+            iss=DEV_USER_ISSUER,
+            aud=auth.audiences(base)[-1],
+            sub=f"dev-{picked.value}",
+            role=picked.value,
+            scopes=DEFAULT_SCOPES[picked],
+            patient=patient.strip() or None,
+            sites=[s.strip() for s in site.split(",") if s.strip()],
+            lifetime_s=60,
+        )
+    if not token.strip():
+        raise AuthenticationError("paste an access token to sign in")
+    principal = auth.verifier.verify(token.strip(), auth.audiences(base))
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE, auth.sessions.create(principal), httponly=True, secure=True, samesite="strict", path="/"
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    """End the session and clear its cookie."""
+    auth: AuthServices = request.app.state.auth
+    auth.sessions.end(request.cookies.get(COOKIE))
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    response.delete_cookie(COOKIE, httponly=True, secure=True, samesite="strict", path="/")
+    return response

@@ -15,7 +15,10 @@ from fastapi.templating import Jinja2Templates
 from carepilot.config import Settings
 from carepilot.insights.dashboard import DashboardService
 from carepilot.insights.hooks import CdsHookService
+from carepilot.security.consent_gate import ServingConsent
 from carepilot.security.jwt import CdsTokenVerifier, VerifiedClient
+from carepilot.security.principal import Principal
+from carepilot.security.tokens import AuthenticationError
 from carepilot.store.db import Database
 from carepilot.store.feedback import DeliveryRepository
 from carepilot.store.fhir_read import FhirReadRepository
@@ -35,6 +38,7 @@ class Services:
     dashboard: DashboardService
     verifier: CdsTokenVerifier
     templates: Jinja2Templates
+    consent: ServingConsent
 
 
 async def services(request: Request) -> Services:
@@ -86,3 +90,14 @@ def cds_client(request: Request, service_id: str, s: ServicesDep, base: BaseUrlD
 
 
 CdsClientDep = Annotated[VerifiedClient, Depends(cds_client)]
+
+
+async def current_principal(request: Request) -> Principal:
+    """The authenticated caller, set by ``api/auth.authorize`` on every user route."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    if found is None:
+        raise AuthenticationError("this route needs a signed-in user")
+    return found
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]

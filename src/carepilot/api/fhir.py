@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from carepilot.api.auth import visible_patients
 from carepilot.api.deps import BaseUrlDep, FhirReadsDep
 from carepilot.errors import InputError, NotFoundError
 from carepilot.fhir.server import FHIR_JSON, capability_statement, searchset
@@ -64,7 +65,12 @@ def search(
         raise InputError(f"{resource_type!r} is not a FHIR resource type")
     if resource_type == "Patient":
         pid = _id or _patient_param(patient)
-        found = [p for p in [reads.read("Patient", pid)] if p] if pid else reads.patients()
+        if pid:
+            found = [p for p in [reads.read("Patient", pid)] if p]
+        else:  # a listing shows only the patients the caller may see (never through break-glass)
+            listed = reads.patients()
+            allowed = set(visible_patients(request, [str(p.get("id")) for p in listed]))
+            found = [p for p in listed if str(p.get("id")) in allowed]
         return _fhir(searchset(found, base, str(request.url)))
     pid = _patient_param(patient or subject)
     if pid is None:

@@ -210,6 +210,9 @@ class CdsTokenVerifier:
             raise CdsAuthError("token has expired")
         if iat > now + LEEWAY_S:
             raise CdsAuthError("token was issued in the future (iat)")
+        nbf = claims.get("nbf")
+        if nbf is not None and (not isinstance(nbf, (int, float)) or nbf > now + LEEWAY_S):
+            raise CdsAuthError("token is not valid yet (nbf)")
         if not isinstance(claims["jti"], str) or not claims["jti"]:
             raise CdsAuthError("'jti' must be a non-empty string")
 

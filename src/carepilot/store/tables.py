@@ -334,3 +334,13 @@ monitoring_alerts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_monitoring_alerts_patient_status", "patient_id", "status"),
 )
+# -- dashboard sessions: server-side, keyed by a hash of the cookie's random id -----------------------------------
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("principal", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False, index=True),
+)
