@@ -15,6 +15,7 @@ import pytest
 from carepilot.api.app import create_app
 from carepilot.config import Settings, repo_root
 from tests import cds_support as cs
+from tests.e2e.signin import sign_in
 
 CHROMIUM = Path("/usr/bin/chromium")
 IMG = repo_root() / "docs" / "img"
@@ -69,14 +70,6 @@ def browser():
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser
         browser.close()
-
-
-def sign_in(page, site: str, role: str = "clinician") -> None:
-    """Sign in through the development role picker (the session cookie is then sent with every page)."""
-    page.goto(f"{site}/dashboard/login")
-    page.select_option("#role", role)
-    page.click("#login-dev")
-    page.wait_for_load_state()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from carepilot.api.app import create_app
 from carepilot.config import Settings, repo_root
 from tests import cds_support as cs
 from tests import engagement_support as es
+from tests.e2e.signin import sign_in
 
 CHROMIUM = Path("/usr/bin/chromium")
 IMG = repo_root() / "docs" / "img"
@@ -65,6 +66,7 @@ def shot(page, name: str) -> None:
 
 
 def test_patient_view_shows_plan_and_takes_a_side_effect_report(site, page):
+    sign_in(page, site, role="patient", patient=es.DEPRESSED)
     page.goto(f"{site}/patient/{es.DEPRESSED}")
     assert "988" in page.inner_text("#crisis")
     assert "Sertraline" in page.inner_text("#medications")
@@ -81,6 +83,7 @@ def test_patient_view_shows_plan_and_takes_a_side_effect_report(site, page):
 
 
 def test_depression_care_page_shows_the_phq9_chart_the_alert_and_the_options(site, page):
+    sign_in(page, site)
     page.goto(f"{site}/dashboard/patients/{es.DEPRESSED}")
     section = page.locator("#depression")
     assert section.locator("svg.chart[aria-label='PHQ-9 total (score)'] polyline.series").count() == 1

@@ -16,6 +16,7 @@ from carepilot.api.app import create_app
 from carepilot.config import Settings, repo_root
 from tests import cds_support as cs
 from tests.api import client_for
+from tests.e2e.signin import sign_in
 
 CHROMIUM = Path("/usr/bin/chromium")
 IMG = repo_root() / "docs" / "img"
@@ -98,6 +99,7 @@ def page():
 
 
 def test_the_patient_page_shows_the_agp_metrics_trends_and_the_alert(site, page):
+    sign_in(page, site)
     page.goto(f"{site}/dashboard/patients/{cs.DIABETIC}")
     section = page.locator("#monitoring")
     assert section.locator("svg.agp polygon.agp-outer").count() >= 1
@@ -113,6 +115,7 @@ def test_the_patient_page_shows_the_agp_metrics_trends_and_the_alert(site, page)
 
 
 def test_acknowledging_from_the_patient_page_clears_the_alert(site, page):
+    sign_in(page, site)
     page.goto(f"{site}/dashboard/patients/{cs.DIABETIC}")
     items = page.locator("#monitoring ul.monitoring-alerts li")
     before = items.count()

@@ -284,4 +284,4 @@ def test_the_dashboard_acknowledge_button_acknowledges_and_returns_to_the_patien
     assert response.status_code == 303 and response.headers["location"].endswith(f"/patients/{cs.HEART}#monitoring")
     assert f'action="{action}"' not in client.get(f"/dashboard/patients/{cs.HEART}").text
     listed = client.get(f"/streams/{cs.HEART}/alerts").json()["alerts"]
-    assert [a["acknowledged_by"] for a in listed if a["id"] == alert_id] == ["dashboard-user"]
+    assert [a["acknowledged_by"] for a in listed if a["id"] == alert_id] == ["clinician:test-clinician"]

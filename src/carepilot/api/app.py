@@ -37,9 +37,10 @@ from carepilot.insights.hooks import CdsHookService
 from carepilot.insights.prefetch import DataUnavailable
 from carepilot.insights.providers import default_providers
 from carepilot.insights.service import InsightProvider, InsightService
-from carepilot.security.consent_gate import ServingConsent, consented
+from carepilot.security.consent_gate import consented
 from carepilot.security.jwt import CdsAuthError, CdsTokenVerifier, IssuerRegistry, dev_issuer, load_issuers
 from carepilot.security.tokens import AccessDenied, AuthenticationError
+from carepilot.store.consent import SqlConsentDirectory
 from carepilot.store.feedback import DeliveryRepository
 from carepilot.store.fhir_read import FhirReadRepository
 from carepilot.web import charts
@@ -175,7 +176,7 @@ def create_app(
     auth_services = auth.build_auth(settings, db, delivery, transport)  # refuses unsafe settings before any work
     reads = FhirReadRepository(db)
     engines = list(providers) if providers is not None else default_providers(settings)
-    consent = ServingConsent(db)
+    consent = SqlConsentDirectory(db)
     insight_service = InsightService(consented(engines, consent))
     hooks = CdsHookService(
         repo,

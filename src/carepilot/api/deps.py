@@ -15,10 +15,10 @@ from fastapi.templating import Jinja2Templates
 from carepilot.config import Settings
 from carepilot.insights.dashboard import DashboardService
 from carepilot.insights.hooks import CdsHookService
-from carepilot.security.consent_gate import ServingConsent
 from carepilot.security.jwt import CdsTokenVerifier, VerifiedClient
 from carepilot.security.principal import Principal
 from carepilot.security.tokens import AuthenticationError
+from carepilot.store.consent import SqlConsentDirectory
 from carepilot.store.db import Database
 from carepilot.store.feedback import DeliveryRepository
 from carepilot.store.fhir_read import FhirReadRepository
@@ -38,7 +38,7 @@ class Services:
     dashboard: DashboardService
     verifier: CdsTokenVerifier
     templates: Jinja2Templates
-    consent: ServingConsent
+    consent: SqlConsentDirectory
 
 
 async def services(request: Request) -> Services:

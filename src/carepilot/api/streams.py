@@ -20,6 +20,7 @@ from carepilot.errors import InputError
 from carepilot.insights.monitoring import MonitoringPanel, Posted, Problem, StreamService, monitoring_panel, open_alerts
 from carepilot.monitoring.alerts import Alert
 from carepilot.monitoring.observations import FHIR_FIELD, map_observations, observations_of
+from carepilot.security.principal import Principal
 from carepilot.store.consent import SqlConsentDirectory
 from carepilot.store.readings import ReadingRepository
 from carepilot.web.charts import agp_chart
@@ -161,12 +162,11 @@ def acknowledge(
 
     A form post (the dashboard's Acknowledge button) is sent back to the patient page.
     """
-    principal = getattr(request.state, "principal", None)
+    principal: Principal = request.state.principal  # set by the access policy before any route runs
     form = request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     )
-    by = getattr(principal, "subject", None) or ("dashboard-user" if form else "api")
-    ids = streams.acknowledge(patient_id, alert_id, by)
+    ids = streams.acknowledge(patient_id, alert_id, principal.actor)
     if form:
         return RedirectResponse(f"/dashboard/patients/{quote(patient_id, safe='')}#monitoring", status_code=303)
     return {"patient_id": patient_id, "alert_id": alert_id, "acknowledged": ids}

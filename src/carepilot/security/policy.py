@@ -40,13 +40,13 @@ USER_CONTEXT = ("user",)
 
 # The scopes a development token of each role carries (``carepilot auth token``; tests).
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
-    Role.CLINICIAN: ("openid", "fhirUser", "user/*.rs"),
-    Role.CARE_MANAGER: ("openid", "fhirUser", "user/*.rs"),
+    Role.CLINICIAN: ("openid", "fhirUser", "user/*.rs", "user/Observation.c"),
+    Role.CARE_MANAGER: ("openid", "fhirUser", "user/*.rs", "user/Observation.c"),
     Role.DATA_SCIENTIST: ("openid", "fhirUser"),
     Role.ADMINISTRATOR: ("openid", "fhirUser"),
     Role.MODEL_OWNER: ("openid", "fhirUser"),
-    Role.PATIENT: ("openid", "fhirUser", "launch/patient", "patient/*.rs"),
-    Role.SYSTEM: ("system/*.rs",),
+    Role.PATIENT: ("openid", "fhirUser", "launch/patient", "patient/*.rs", "patient/Observation.c"),
+    Role.SYSTEM: ("system/*.rs", "system/Observation.c"),
 }
 
 
@@ -108,9 +108,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/patient/{patient_id}"): _dashboard(TREATING | {Role.PATIENT}),
     ("POST", "/patient/{patient_id}/reports"): _dashboard(TREATING | {Role.PATIENT}),
     # Home monitoring: readings come from the patient's devices (their app or a device gateway) or the care team.
-    ("POST", "/streams/{patient_id}"): Rule(Access.USER, READS_RECORDS),
+    ("POST", "/streams/{patient_id}"): Rule(Access.USER, READS_RECORDS, "Observation", "c"),
     ("GET", "/streams/{patient_id}/alerts"): Rule(Access.USER, TREATING | {Role.SYSTEM}),
-    ("POST", "/streams/{patient_id}/alerts/{alert_id}/ack"): Rule(Access.USER, TREATING),
+    # Acknowledged from the dashboard's patient page (session cookie) or by an API client (bearer token).
+    ("POST", "/streams/{patient_id}/alerts/{alert_id}/ack"): _dashboard(TREATING),
 }
 
 PATIENT_QUERY_PARAMS = ("patient", "subject")
