@@ -18,6 +18,7 @@ from carepilot.cli import (
     oncology,
     pgx,
     records,
+    retrain,
     serve,
     synth,
     views,
@@ -68,6 +69,7 @@ warfarin.register(app)
 oncology.register(app)
 effects.register(app)
 monitor.register(app)
+retrain.register(app)
 bench.register(app)
 
 
