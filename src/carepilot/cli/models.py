@@ -102,7 +102,7 @@ def history(
         "model": name,
         "serving": registry.serving_version(name),
         "status": registry.statuses(name),
-        "events": [{**e, "at": e["at"].isoformat()} for e in events],
+        "events": [{**{str(k): v for k, v in e.items()}, "at": e["at"].isoformat()} for e in events],
     }
     if as_json:
         print_json(payload)

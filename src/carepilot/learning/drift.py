@@ -5,7 +5,13 @@ credit-scoring index of Siddiqi 2006, *Credit Risk Scorecards*, ch. 8) compares 
 reference sample, ``e``, with the share in a monitored sample, ``a``: ``PSI = sum((a - e) * ln(a / e))``. Bins are
 the reference's deciles (so each holds about 10% of the reference), open at both ends so every new value falls in
 one; missing values form their own bin. Empty bins get a floor of ``1e-4`` before the log, the usual convention that
-keeps the index finite. Written here because no installed library computes PSI (scipy has entropy, not this sum
+keeps the index finite.
+
+A PSI is only meaningful against its sampling noise: for two samples of ``n`` and ``m`` rows drawn from one
+distribution, ``PSI / (1/n + 1/m)`` is approximately chi-square with ``B - 1`` degrees of freedom (Yurdakul 2018,
+section 3), so on a window of 40 predictions a PSI of 0.25 is chance. ``psi_critical`` gives that bound; the monitor
+flags a feature only when its PSI passes both the conventional magnitude threshold and this bound at a
+Bonferroni-corrected level. Written here because no installed library computes PSI (scipy has entropy, not this sum
 over shared bins); the formula is four lines and checked against a hand-computed example in the tests.
 """
 
@@ -17,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 
 from carepilot.errors import InputError
 
@@ -35,6 +42,13 @@ def psi(expected: Sequence[float], actual: Sequence[float], floor: float = FLOOR
     e = np.maximum(e, floor)
     a = np.maximum(a, floor)
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi_critical(n_reference: int, n_now: int, bins: int, alpha: float) -> float:
+    """The PSI that two samples of one distribution exceed with probability ``alpha`` (Yurdakul 2018)."""
+    if n_reference < 1 or n_now < 1 or bins < 2 or not 0 < alpha < 1:
+        return float("inf")
+    return float(chi2.ppf(1.0 - alpha, bins - 1) * (1.0 / n_reference + 1.0 / n_now))
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,7 @@ class FeatureDrift:
     psi: float
     missing_reference: float
     missing_now: float
+    bins: int = 2  # bins holding part of the reference (the chi-square degrees of freedom + 1)
 
     @property
     def missing_change(self) -> float:
@@ -100,7 +115,8 @@ def feature_drift(reference: FeatureReference, values: Any) -> FeatureDrift:
     shares, missing = reference.shares_of(values)
     expected = [*(s * (1 - reference.missing) for s in reference.shares), reference.missing]
     actual = [*(s * (1 - missing) for s in shares), missing]
-    return FeatureDrift(reference.name, psi(expected, actual), reference.missing, missing)
+    occupied = sum(1 for e in expected if e > 0)
+    return FeatureDrift(reference.name, psi(expected, actual), reference.missing, missing, max(occupied, 2))
 
 
 def reference_profile(frame: pd.DataFrame, features: Sequence[str], scores: Any | None = None) -> dict[str, Any]:

@@ -66,7 +66,8 @@ class ModelEventRepository:
         if model is not None:
             stmt = stmt.where(t.model_events.c.model_name == model)
         with self.db.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            # str(): SQLAlchemy's column-name keys are a str subclass that JSON encoders refuse as keys.
+            return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(stmt)]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from carepilot.domain.insight import Confidence, Evidence, Factor, Insight, InsightKind, Severity, Source
 from carepilot.errors import InputError
-from carepilot.learning.drift import FeatureReference, feature_drift, reference_of
+from carepilot.learning.drift import FeatureReference, feature_drift, psi_critical, reference_of
 from carepilot.models.fairness import subgroup_metrics
 from carepilot.models.metrics import calibration_slope_intercept
 
@@ -195,6 +195,10 @@ def monitor(
         base = preds["window"] == first
         refs = {c: reference_of(c, feats.loc[base, c]) for c in feats.columns}
         score_ref = reference_of("score", preds.loc[base, "score"])
+        n_reference = int(base.sum())
+    if reference and reference.get("features"):
+        n_reference = int(reference.get("n", 0))
+    alpha = float(thresholds["drift"].get("alpha", 0.01))
 
     windows = sorted(preds["window"].unique())
     for w in windows:
@@ -210,6 +214,7 @@ def monitor(
                     "period": label,
                     "n": n,
                     "psi": round(sd.psi, 4),
+                    "psi_noise_bound": round(psi_critical(n_reference, n, sd.bins, alpha), 4),
                     "mean_score": round(float(preds.loc[rows, "score"].mean()), 4),
                 }
             )
@@ -223,6 +228,8 @@ def monitor(
                     "feature": name,
                     "n": n,
                     "psi": round(fd.psi, 4),
+                    # Bonferroni over the features: one chance excursion among 40 features is expected otherwise.
+                    "psi_noise_bound": round(psi_critical(n_reference, n, fd.bins, alpha / max(len(refs), 1)), 4),
                     "missing_reference": round(fd.missing_reference, 4),
                     "missing_now": round(fd.missing_now, 4),
                     "missing_change": round(fd.missing_change, 4),
@@ -272,9 +279,9 @@ def _period(end: pd.Timestamp, w: int, days: int) -> str:
 
 def _groups(part: pd.DataFrame, demo: pd.DataFrame) -> pd.DataFrame:
     joined = demo.reindex(part["patient_id"].to_numpy())
-    birth = pd.to_datetime(joined["birth_date"], errors="coerce", utc=True)
-    index = pd.to_datetime(part["index_time"].to_numpy(), utc=True)
-    age = pd.Series((index - birth.to_numpy()).days / 365.25, dtype=float)
+    birth = pd.Series(pd.to_datetime(joined["birth_date"].to_numpy(), errors="coerce", utc=True))
+    index = pd.Series(pd.to_datetime(part["index_time"].to_numpy(), utc=True))
+    age = (index - birth).dt.total_seconds() / (365.25 * 86400.0)
     return pd.DataFrame(
         {
             "sex": joined["sex"].fillna("unknown").to_numpy(),
@@ -319,7 +326,12 @@ def _alerts(
     latest = min((r["window"] for r in report.score_drift), default=None)
     if latest is not None:
         recent = [r for r in report.drift if r["window"] == latest and r["n"] >= d["min_window_predictions"]]
-        shifted = [r for r in recent if r["psi"] >= d["psi_warning"] or abs(r["missing_change"]) >= d["missing_change"]]
+        shifted = [
+            r
+            for r in recent
+            if r["psi"] > r["psi_noise_bound"]
+            and (r["psi"] >= d["psi_warning"] or abs(r["missing_change"]) >= d["missing_change"])
+        ]
         if shifted:
             worst = max(r["psi"] for r in shifted)
             sev = Severity.CRITICAL if worst >= d["psi_critical"] else Severity.WARNING
@@ -347,7 +359,11 @@ def _alerts(
                 )
             )
         sd = next(r for r in report.score_drift if r["window"] == latest)
-        if sd["n"] >= d["min_window_predictions"] and sd["psi"] >= d["score_psi_warning"]:
+        if (
+            sd["n"] >= d["min_window_predictions"]
+            and sd["psi"] >= d["score_psi_warning"]
+            and sd["psi"] > sd["psi_noise_bound"]
+        ):
             sev = Severity.CRITICAL if sd["psi"] >= d["score_psi_critical"] else Severity.WARNING
             alerts.append(
                 _alert(

@@ -146,11 +146,17 @@ class OutcomeRepository:
         found = [_utc(c) for c in candidates if c is not None]
         return max(found) if found else None  # type: ignore[type-var]
 
-    def resolve(self, now: datetime | None = None) -> dict[str, int]:
-        """Resolve every outcome whose window has closed in the data; returns counts per outcome kind."""
+    def resolve(self, now: datetime | None = None, as_of: datetime | None = None) -> dict[str, int]:
+        """Resolve every outcome whose window has closed in the data; returns counts per outcome kind.
+
+        ``as_of`` replays the store as it stood at an earlier time (a simulated deployment): windows must then have
+        closed by ``as_of`` as well as by the store's data end.
+        """
         end = self.data_end()
         if end is None:
             return {READMISSION: 0, HBA1C: 0}
+        if as_of is not None:
+            end = min(end, as_of)
         return {
             READMISSION: self._resolve_readmissions(end, now or datetime.now(UTC)),
             HBA1C: self._resolve_hba1c(end, now or datetime.now(UTC)),
