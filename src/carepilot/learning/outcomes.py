@@ -264,7 +264,7 @@ class OutcomeRepository:
                         "model_name": a.source_id,
                         "model_version": a.source_version,
                         "index_time": at,
-                        "window_end": at + HBA1C_WINDOW[1],  # type: ignore[operator]
+                        "window_end": at + HBA1C_WINDOW[1],
                         "label": None if change is None else int(change < 0),
                         "value": change,
                         "detail": orjson.dumps(
