@@ -49,7 +49,7 @@ def page(browser):
 
 def test_monitoring_page_shows_the_drift_alert_and_performance_chart(site, page):
     base, _, _ = site
-    page.goto(f"{base}/dashboard/models/readmission/monitoring")
+    page.goto(f"{base}/dashboard/models/readmission/monitoring", timeout=180_000)  # bootstrap intervals
     assert page.locator("h1").inner_text() == "Monitoring: readmission"
     assert "input drift" in page.inner_text("#alerts")
     first = page.locator("#drift tbody tr").first.inner_text()
@@ -62,14 +62,14 @@ def test_monitoring_page_shows_the_drift_alert_and_performance_chart(site, page)
 
 def test_approval_page_approves_a_challenger_with_the_reason_recorded(site, page):
     base, settings, versions = site
-    page.goto(f"{base}/dashboard/models/readmission/approval")
+    page.goto(f"{base}/dashboard/models/readmission/approval", timeout=60_000)
     form = page.locator(f"#approve-{versions['pending']}")
     assert "AUROC 0.610 → 0.710" in page.inner_text("#versions")
     shot(page, "dashboard-model-approval.png")
     form.locator("input[name=reason]").fill("restores discrimination after the creatinine unit change")
     form.locator("input[name=by]").fill("owner-1")
     form.locator("button[value=approve]").click()
-    page.wait_for_url("**done=approve**")
+    page.wait_for_url("**done=approve**", timeout=60_000)
     assert "creatinine unit change" in page.inner_text("#history")
     assert ModelRegistry(settings.models_dir).record("readmission").version == versions["pending"]
     no_raw_json(page)

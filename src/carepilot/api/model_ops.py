@@ -50,7 +50,7 @@ def _performance_charts(report: Any, validated: float | None) -> list[Any]:
 @router.get("/{name}/monitoring", response_class=HTMLResponse)
 def monitoring_page(name: str, request: Request, services: ServicesDep, templates: TemplatesDep) -> HTMLResponse:
     registry = _registry(services.settings, name)
-    report = monitor_model(services.db, registry, name, n_resamples=200)
+    report = monitor_model(services.db, registry, name, n_resamples=100)
     latest = min((d["window"] for d in report.score_drift), default=None)
     drift = sorted((d for d in report.drift if d["window"] == latest), key=lambda d: -d["psi"])
     validated = validated_metrics(registry, name, report.serving_version) if report.serving_version else {}
