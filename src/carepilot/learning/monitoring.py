@@ -71,6 +71,9 @@ def _performance(y: np.ndarray, p: np.ndarray, n_resamples: int, seed: int) -> d
         return np.array([roc_auc_score(yy, pp), recal.slope, recal.intercept, brier_score_loss(yy, pp)])
 
     point = stats(y, p)
+    names = ("auroc", "calibration_slope", "calibration_intercept", "brier")
+    if n_resamples <= 0:  # point estimates only (a simulation checking every week needs no intervals)
+        return {k: v for i, name in enumerate(names) for k, v in ((name, _num(point[i])), (f"{name}_ci", [None, None]))}
     result = bootstrap(
         (y, p),
         stats,
@@ -82,7 +85,7 @@ def _performance(y: np.ndarray, p: np.ndarray, n_resamples: int, seed: int) -> d
     )
     low, high = np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
     out: dict[str, Any] = {}
-    for k, name in enumerate(("auroc", "calibration_slope", "calibration_intercept", "brier")):
+    for k, name in enumerate(names):
         out[name] = _num(point[k])
         out[f"{name}_ci"] = [_num(low[k]), _num(high[k])]
     return out
