@@ -8,8 +8,9 @@ pipeline; point-in-time readmission features are built from the store. Then, in 
    (through ``learning.governance``, audited).
 2. **Deployment**: every week, that week's discharges are scored by the *serving* version and logged as predictions;
    outcomes resolve only once their 30-day window has closed by that week (``OutcomeRepository.resolve(as_of=...)``);
-   the monitor runs on the last 28 days of predictions and the last 90 days of resolved outcomes.
-3. **Shift** (from ``shift`` onwards, default 2024-09-01), applied to the point-in-time feature rows:
+   the monitor runs on the last ``window`` days of predictions (default 56: about 25-35 discharges at this
+   population's rate, the least the PSI noise bound can judge).
+3. **Shift** (from ``shift`` onwards, default 2024-05-01), applied to the point-in-time feature rows:
    * a lab assay unit change: creatinine arrives in µmol/L but is read as mg/dL (values x 88.4), the classic
      silent-unit failure;
    * a case-mix change: half of the discharges of patients under 65 stop arriving (a younger population moves to
@@ -22,8 +23,8 @@ pipeline; point-in-time readmission features are built from the store. Then, in 
 
 Figures: AUROC of the served predictions before the shift, after it (champion), and after the approved challenger
 serves, each with a 95% percentile bootstrap interval over discharges; the champion's AUROC on the same post-retrain
-discharges shows what retraining bought. Options: ``patients`` (default 2500), ``seed`` (7), ``shift``
-(2024-09-01), ``deploy`` (2024-01-01), ``dir`` (an existing population folder instead of synthesising one),
+discharges shows what retraining bought. Options: ``patients`` (default 2000), ``seed`` (7), ``shift``
+(2024-05-01), ``window`` (56), ``deploy`` (2024-01-01), ``dir`` (an existing population folder instead of synthesising one),
 ``store`` (a SQLite file kept between runs: ingested on the first run, reused after).
 """
 
@@ -121,7 +122,7 @@ def _predictions(rows: pd.DataFrame, model: RiskClassifier, version: str) -> lis
 
 
 def simulate(
-    frame: pd.DataFrame, workdir: Path, db: Any, deploy: datetime, shift: datetime, seed: int
+    frame: pd.DataFrame, workdir: Path, db: Any, deploy: datetime, shift: datetime, seed: int, window_days: int
 ) -> dict[str, Any]:
     """Run the deployment week by week; returns the figures and the event log."""
     registry = ModelRegistry(workdir / "models")
@@ -170,7 +171,9 @@ def simulate(
             outcomes.log_predictions(_predictions(rows, loaded[serving], serving), served_at=nxt)
         outcomes.resolve(now=nxt, as_of=nxt)
         preds = outcomes.predictions(NAME)
-        preds = preds[(preds["model_version"] == serving) & (preds["index_time"] >= nxt - timedelta(days=90))]
+        preds = preds[
+            (preds["model_version"] == serving) & (preds["index_time"] >= nxt - timedelta(days=2 * window_days + 30))
+        ]
         # Labels the store resolved only count once their window closed by this week (as_of above).
         report = monitor(
             NAME,
@@ -181,7 +184,7 @@ def simulate(
             pd.DataFrame(),
             thresholds,
             serving_version=serving,
-            window_days=28,
+            window_days=window_days,
             n_resamples=0,  # weekly checks need point estimates; the final figures carry intervals
             seed=seed,
         )
@@ -266,8 +269,8 @@ def simulate(
 
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     seed = int(options.get("seed", "7"))
-    patients = int(options.get("patients", "2500"))
-    shift = _utc(options.get("shift", "2024-09-01"))
+    patients = int(options.get("patients", "2000"))
+    shift = _utc(options.get("shift", "2024-05-01"))
     deploy = _utc(options.get("deploy", "2024-01-01"))
     workdir = Path(tempfile.mkdtemp(prefix="carepilot-bench-drift-"))
     try:
@@ -296,7 +299,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         else:
             Ingestor(repo, "ehr").ingest(discover([population / "fhir" / "ehr"]))
         frame = apply_shift(readmission_frame(list(iter_profiles(repo))), shift, seed)
-        sim = simulate(frame, workdir, db, deploy, shift, seed)
+        sim = simulate(frame, workdir, db, deploy, shift, seed, int(options.get("window", "56")))
         db.dispose()
         f = sim["figures"]
         delay = (sim["detection"] - shift).days if sim["detection"] is not None else None
@@ -333,7 +336,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             notes=[
                 "shift: creatinine in µmol/L read as mg/dL (x88.4) and half of under-65 discharges dropped, from the "
                 "shift date, applied to point-in-time feature rows",
-                "weekly monitor: last 28 days of predictions (drift), last 90 days of outcomes resolved by that week",
+                "weekly monitor: drift on the last `window` days of predictions, outcomes resolved by that week only",
                 "AUROC intervals: 95% percentile bootstrap over discharges (500 resamples)",
             ],
         )
