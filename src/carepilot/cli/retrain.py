@@ -39,6 +39,7 @@ def retrain(
     if window < 30:
         raise InputError(f"--window must be at least 30 days, got {window}")
     s = settings()
+    ModelRegistry(s.models_dir).record(model)  # no champion: say so before the slow feature build
     db, repo = open_store(s)
     say = (lambda m: None) if as_json else (lambda m: console.print(f"  {m}"))
     say("building point-in-time features")
