@@ -19,7 +19,8 @@ pipeline; point-in-time readmission features are built from the store. Then, in 
    performance ``model_alert``; every such alert before the shift is a false alarm.
 5. **Retraining**: from the detection on, each week ``learning.retraining.retrain`` tries to train a challenger on the
    post-shift window (it refuses while there are fewer than 100 discharges / 10 readmissions with known outcomes);
-   once it succeeds, a model owner approves it and it serves from the next week.
+   once it succeeds, the model owner approves it if it beats the champion on the held-out window and rejects it
+   otherwise (the next week's attempt then has more data); an approved challenger serves from the next week.
 
 Figures: AUROC of the served predictions before the shift, after it (champion), and after the approved challenger
 serves, each with a 95% percentile bootstrap interval over discharges; the champion's AUROC on the same post-retrain
@@ -155,6 +156,7 @@ def simulate(
 
     events: list[dict[str, Any]] = []
     detection: datetime | None = None
+    creatinine_seen: datetime | None = None
     false_alarms = 0
     checks_before = 0
     approved_at: datetime | None = None
@@ -189,17 +191,30 @@ def simulate(
             seed=seed,
         )
         drift_alerts = [a for a in report.alerts if a.topic in DRIFT_TOPICS]
+        named = sorted({f.label for a in drift_alerts if a.topic == "input_drift" for f in a.explanation})
+        if nxt > shift and creatinine_seen is None and "latest_creatinine" in named:
+            creatinine_seen = nxt
         if nxt <= shift:
             checks_before += 1
             if drift_alerts:
                 false_alarms += 1
                 events.append(
-                    {"week": f"{week:%Y-%m-%d}", "event": "false alarm", "alerts": [a.title for a in drift_alerts]}
+                    {
+                        "week": f"{week:%Y-%m-%d}",
+                        "event": "false alarm",
+                        "alerts": [a.title for a in drift_alerts],
+                        "features": named,
+                    }
                 )
         elif detection is None and drift_alerts:
             detection = nxt
             events.append(
-                {"week": f"{week:%Y-%m-%d}", "event": "drift detected", "alerts": [a.title for a in drift_alerts]}
+                {
+                    "week": f"{week:%Y-%m-%d}",
+                    "event": "drift detected",
+                    "alerts": [a.title for a in drift_alerts],
+                    "features": named,
+                }
             )
         if detection is not None and approved_at is None:
             labelled = frame[(frame["index_time"] + READMISSION_WINDOW <= nxt)]
@@ -211,6 +226,28 @@ def simulate(
             except ModelError as exc:
                 events.append({"week": f"{week:%Y-%m-%d}", "event": "retrain deferred", "why": str(exc)[:120]})
             else:
+                c = result.comparison
+                if c["challenger"]["auroc"] < c["champion"]["auroc"]:
+                    # The owner's rule here: never approve a challenger that is worse on the held-out window.
+                    gov.reject(
+                        NAME,
+                        result.record.version,
+                        principal=owner("bench-owner"),
+                        reason=f"challenger AUROC {c['challenger']['auroc']:.3f} below champion "
+                        f"{c['champion']['auroc']:.3f} on {c['holdout']['n']} held-out discharges",
+                    )
+                    events.append(
+                        {
+                            "week": f"{week:%Y-%m-%d}",
+                            "event": "challenger rejected",
+                            "version": result.record.version,
+                            "champion_holdout_auroc": c["champion"]["auroc"],
+                            "challenger_holdout_auroc": c["challenger"]["auroc"],
+                            "holdout": c["holdout"],
+                        }
+                    )
+                    week = nxt
+                    continue
                 gov.approve(
                     NAME,
                     result.record.version,
@@ -257,6 +294,7 @@ def simulate(
         "cv_auroc": round(cv["auroc"], 4),
         "champion_training": {"n": len(known), "events": int(y.sum())},
         "detection": detection,
+        "creatinine_seen": creatinine_seen,
         "false_alarms": false_alarms,
         "checks_before_shift": checks_before,
         "approved_at": approved_at,
@@ -306,6 +344,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         metrics: dict[str, Any] = {
             "detection_delay_days": delay,
             "false_alarms": sim["false_alarms"],
+            "creatinine_flagged_delay_days": (sim["creatinine_seen"] - shift).days if sim["creatinine_seen"] else None,
             "weekly_checks_before_shift": sim["checks_before_shift"],
             "auroc_before": f["before"]["auroc"],
             "auroc_after_drift": f["after_drift"]["auroc"],
