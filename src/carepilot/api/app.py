@@ -26,7 +26,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from carepilot import __version__
-from carepilot.api import auth, cds_hooks, dashboard, feedback, fhir, patient_portal, streams
+from carepilot.api import auth, cds_hooks, dashboard, feedback, fhir, model_ops, patient_portal, streams
 from carepilot.api.deps import Services
 from carepilot.bootstrap import open_store
 from carepilot.config import Settings
@@ -221,6 +221,7 @@ def create_app(
     app.include_router(cds_hooks.router)
     app.include_router(feedback.router)
     app.include_router(fhir.router)
+    app.include_router(model_ops.router)  # before the dashboard: its /models/{id:path} would match these pages
     app.include_router(dashboard.router)
     patient_portal.install(app)
     streams.install(app)

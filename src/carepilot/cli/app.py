@@ -20,6 +20,7 @@ from carepilot.cli import (
     oncology,
     pgx,
     records,
+    retrain,
     serve,
     synth,
     views,
@@ -72,6 +73,7 @@ oncology.register(app)
 effects.register(app)
 monitor.register(app)
 nudges.register(app)
+retrain.register(app)
 bench.register(app)
 
 

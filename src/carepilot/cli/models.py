@@ -1,4 +1,4 @@
-"""``carepilot model-card show PATH`` and ``carepilot models list``: read model cards and the registry."""
+"""``carepilot model-card show PATH`` and ``carepilot models list|approve|rollback|history``: cards and the registry."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from carepilot.cli.console import console, print_json, settings
+from carepilot.learning.governance import Governance, ModelEventRepository, ServingChange, owner
 from carepilot.models.cards import ModelCard
 from carepilot.models.registry import ModelRegistry
 
@@ -50,3 +51,91 @@ def list_models(
     for rec in records:
         table.add_row(rec.name, rec.version, rec.created, rec.sha256[:16])
     console.print(table)
+
+
+def _governance() -> tuple[Governance, ModelRegistry]:
+    from carepilot.bootstrap import open_store
+
+    s = settings()
+    db, _ = open_store(s)
+    registry = ModelRegistry(s.models_dir)
+    return Governance(registry, ModelEventRepository(db)), registry
+
+
+@models_app.command("approve")
+def approve(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. readmission.")],
+    version: Annotated[str, typer.Argument(help="The pending version to make serve.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why this version should serve (recorded).")],
+    by: Annotated[str, typer.Option("--by", help="The approving model owner's user id (recorded).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the change as JSON.")] = False,
+) -> None:
+    """Approve a challenger: it serves from now on (model-owner decision, audited, model card updated)."""
+    gov, _ = _governance()
+    change = gov.approve(name, version, principal=owner(by), reason=reason)
+    _report(change, as_json)
+
+
+@models_app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. readmission.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the serving version is rolled back (recorded).")],
+    by: Annotated[str, typer.Option("--by", help="The model owner's user id (recorded).")],
+    to: Annotated[str | None, typer.Option("--to", help="Version to serve (default: the one before).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the change as JSON.")] = False,
+) -> None:
+    """Serve an earlier version again in one step (audited, model card updated)."""
+    gov, _ = _governance()
+    change = gov.rollback(name, to, principal=owner(by), reason=reason)
+    _report(change, as_json)
+
+
+@models_app.command("history")
+def history(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. readmission.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the events as JSON.")] = False,
+) -> None:
+    """The serving version, each version's status and the audited approvals and rollbacks."""
+    gov, registry = _governance()
+    events = gov.events.events(name)
+    payload = {
+        "model": name,
+        "serving": registry.serving_version(name),
+        "status": registry.statuses(name),
+        "events": [{**{str(k): v for k, v in e.items()}, "at": e["at"].isoformat()} for e in events],
+    }
+    if as_json:
+        print_json(payload)
+        return
+    console.print(f"{name}: serving version {payload['serving'] or '(none approved; latest non-pending serves)'}")
+    table = Table(title="model events")
+    for col in ("at", "action", "version", "actor", "outcome", "reason"):
+        table.add_column(col)
+    for e in events:
+        table.add_row(
+            f"{e['at']:%Y-%m-%d %H:%M}",
+            e["action"],
+            e["model_version"] or "",
+            e["actor"],
+            e["outcome"],
+            e["reason"] or "",
+        )
+    console.print(table)
+
+
+def _report(change: ServingChange, as_json: bool) -> None:
+    payload = {
+        "model": change.model,
+        "serving": change.version,
+        "replaced": change.replaced,
+        "action": change.action,
+        "actor": change.actor,
+        "reason": change.reason,
+    }
+    if as_json:
+        print_json(payload)
+    else:
+        console.print(
+            f"{change.action}: {change.model} version {change.version} now serves"
+            + (f" (was {change.replaced})" if change.replaced else "")
+        )

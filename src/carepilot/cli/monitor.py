@@ -287,3 +287,33 @@ def _fmt(value: object) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
     return str(value)
+
+
+@monitor_app.command("models")
+def models_command(
+    json_out: JsonFlag = False,
+    model: Annotated[str | None, typer.Option("--model", help="Monitor one model (default: every model).")] = None,
+    window_days: Annotated[int, typer.Option("--window-days", help="Length of each monitoring window.")] = 30,
+) -> None:
+    """Drift, performance, fairness and CDS feedback of the registered models, with model_alert Insights."""
+    from carepilot.cli.console import settings
+    from carepilot.cli.model_monitor import model_reports, print_model_reports
+
+    reports = model_reports(settings(), model, window_days)
+    if json_out:
+        print_json([r.to_dict() for r in reports])
+        return
+    print_model_reports(reports)
+
+
+@monitor_app.command("feedback")
+def feedback_command(json_out: JsonFlag = False) -> None:
+    """Alert-policy review: card types overridden most often, and threshold suggestions with their effect."""
+    from carepilot.cli.console import settings
+    from carepilot.cli.model_monitor import feedback_review, print_feedback_review
+
+    review = feedback_review(settings())
+    if json_out:
+        print_json(review.to_dict())
+        return
+    print_feedback_review(review)

@@ -6,6 +6,12 @@ Layout under ``settings.models_dir``::
     NAME/VERSION/model.joblib      the pickled estimator
     NAME/VERSION/card.json|.md     the model card, when one is registered with the model
 
+Serving: once a version of a model has been approved, ``index.json`` also holds a *serving pointer* per model and
+a status history (``pending`` challengers, ``serving``, ``retired``). ``record(name)`` and ``load(name)`` without a
+version then resolve to the serving version, so a newly saved challenger never serves by itself; only ``promote``
+(called by the approval and rollback commands of ``learning/governance.py``) moves the pointer. A model without a
+pointer keeps the original rule: its latest version that is not a pending challenger.
+
 ``load`` recomputes the artefact's sha256 and compares it with the index *before* unpickling, because
 unpickling runs code: a file that does not match raises ``IntegrityError`` and is never loaded. Writes go
 to a temporary file and are renamed into place so a crash never leaves a half-written index.
@@ -27,6 +33,7 @@ import joblib
 
 from carepilot.errors import InputError, IntegrityError, ModelError, NotFoundError
 
+STATUSES: tuple[str, ...] = ("pending", "serving", "retired", "rejected")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -87,8 +94,22 @@ class ModelRegistry:
             raise ModelError(f"model registry index {self.index_path} has no 'models' table")
         return models
 
-    def _write_index(self, models: dict[str, list[dict[str, Any]]]) -> None:
-        payload = json.dumps({"models": models}, indent=2, sort_keys=True).encode()
+    def _document(self) -> dict[str, Any]:
+        if not self.index_path.exists():
+            return {}
+        try:
+            data = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"model registry index {self.index_path} is unreadable: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ModelError(f"model registry index {self.index_path} is not a JSON object")
+        return data
+
+    def _write_index(self, models: dict[str, list[dict[str, Any]]], **extra: Any) -> None:
+        document = self._document()
+        document["models"] = models
+        document.update(extra)
+        payload = json.dumps(document, indent=2, sort_keys=True).encode()
         _atomic_write(self.index_path, payload)
 
     def save(
@@ -98,8 +119,16 @@ class ModelRegistry:
         metadata: dict[str, Any] | None = None,
         card: dict[str, Any] | None = None,
         card_markdown: str | None = None,
+        *,
+        status: str | None = None,
     ) -> ModelRecord:
-        """Store a new version of ``name``; returns its record (version numbers count up from 1)."""
+        """Store a new version of ``name``; returns its record (version numbers count up from 1).
+
+        ``status="pending"`` registers a challenger: it is stored and verifiable but never resolved as the default
+        version until ``promote`` makes it serve.
+        """
+        if status is not None and status not in STATUSES:
+            raise InputError(f"model status {status!r} must be one of {', '.join(STATUSES)}")
         if not _NAME.match(name):
             raise InputError(f"model name {name!r} must be lower-case letters, digits, '-' or '_'")
         models = self._index()
@@ -125,7 +154,14 @@ class ModelRegistry:
         )
         versions.append(asdict(record))
         models[name] = versions
-        self._write_index(models)
+        if status is None:
+            self._write_index(models)
+        else:
+            statuses = self._document().get("status", {})
+            statuses.setdefault(name, {})[version] = status
+            history = self._document().get("history", [])
+            history.append({"model": name, "version": version, "status": status, "at": record.created})
+            self._write_index(models, status=statuses, history=history)
         return record
 
     def records(self, name: str | None = None) -> list[ModelRecord]:
@@ -135,12 +171,20 @@ class ModelRegistry:
         return [ModelRecord(**entry) for n in names for entry in models.get(n, [])]
 
     def record(self, name: str, version: str | None = None) -> ModelRecord:
-        """The record of one version (the latest when ``version`` is None)."""
+        """The record of one version; with ``version`` None the serving version (see the module docstring)."""
         versions = self.records(name)
         if not versions:
             raise NotFoundError(f"no model named {name!r} in the registry")
         if version is None:
-            return max(versions, key=lambda r: int(r.version))
+            serving = self.serving_version(name)
+            if serving is not None:
+                version = serving
+            else:
+                statuses = self.statuses(name)
+                eligible = [r for r in versions if statuses.get(r.version) not in ("pending", "rejected")]
+                if not eligible:
+                    raise NotFoundError(f"model {name!r} has no approved version yet (only pending challengers)")
+                return max(eligible, key=lambda r: int(r.version))
         for rec in versions:
             if rec.version == str(version):
                 return rec
@@ -159,6 +203,78 @@ class ModelRegistry:
                 f"found {actual[:12]}...); refusing to load"
             )
         return joblib.load(path)
+
+    def latest(self, name: str) -> ModelRecord:
+        """The most recently saved version, whatever its status."""
+        versions = self.records(name)
+        if not versions:
+            raise NotFoundError(f"no model named {name!r} in the registry")
+        return max(versions, key=lambda r: int(r.version))
+
+    def serving_version(self, name: str) -> str | None:
+        """The version the serving pointer names, or None when no version was ever approved."""
+        serving = self._document().get("serving", {})
+        value = serving.get(name) if isinstance(serving, dict) else None
+        return str(value) if value is not None else None
+
+    def statuses(self, name: str) -> dict[str, str]:
+        """Current status of each version that has one (``pending``, ``serving``, ``retired``, ``rejected``)."""
+        found = self._document().get("status", {}).get(name, {})
+        return {str(k): str(v) for k, v in found.items()}
+
+    def history(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Status changes, oldest first (of one model when ``name`` is given)."""
+        entries = self._document().get("history", [])
+        return [dict(e) for e in entries if name is None or e.get("model") == name]
+
+    def promote(self, name: str, version: str, *, actor: str, reason: str) -> str | None:
+        """Point serving at ``version`` (which must exist and pass its checksum); returns the version replaced.
+
+        Called only by the approval and rollback commands, which audit the change.
+        """
+        rec = self.record(name, version)
+        self.load(name, rec.version)  # refuses a tampered or missing artefact before it can serve
+        document = self._document()
+        serving = dict(document.get("serving", {}))
+        previous = serving.get(name)
+        statuses = document.get("status", {})
+        mine = statuses.setdefault(name, {})
+        if previous is not None and str(previous) != rec.version:
+            mine[str(previous)] = "retired"
+        mine[rec.version] = "serving"
+        serving[name] = rec.version
+        history = document.get("history", [])
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        history.append(
+            {
+                "model": name,
+                "version": rec.version,
+                "status": "serving",
+                "at": at,
+                "actor": actor,
+                "reason": reason,
+                "replaced": previous,
+            }
+        )
+        if previous is not None and str(previous) != rec.version:
+            history.append({"model": name, "version": str(previous), "status": "retired", "at": at, "actor": actor})
+        self._write_index(self._index(), serving=serving, status=statuses, history=history)
+        return str(previous) if previous is not None else None
+
+    def set_status(self, name: str, version: str, status: str, *, actor: str) -> None:
+        """Record a non-serving status change (e.g. a rejected challenger); never touches the serving pointer."""
+        if status not in ("pending", "rejected"):
+            raise InputError(f"only pending or rejected can be set directly, not {status!r}")
+        rec = self.record(name, version)
+        if self.serving_version(name) == rec.version:
+            raise InputError(f"model {name} version {rec.version} is serving; roll back instead")
+        document = self._document()
+        statuses = document.get("status", {})
+        statuses.setdefault(name, {})[rec.version] = status
+        history = document.get("history", [])
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        history.append({"model": name, "version": rec.version, "status": status, "at": at, "actor": actor})
+        self._write_index(self._index(), status=statuses, history=history)
 
     def card_path(self, name: str, version: str | None = None) -> Path:
         """Where a version's JSON model card is stored."""

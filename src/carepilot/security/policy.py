@@ -101,6 +101,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/dashboard/insights/{insight_id}/feedback"): _dashboard(TREATING, owner="insight"),
     ("GET", "/dashboard/launch"): _dashboard(TREATING),
     ("GET", "/dashboard/models"): _dashboard(MODEL_ROLES),
+    ("GET", "/dashboard/models/{name}/monitoring"): _dashboard(MODEL_ROLES),
+    ("GET", "/dashboard/models/{name}/approval"): _dashboard(MODEL_ROLES),
+    # Only the model owner changes what serves (the route records who and why).
+    ("POST", "/dashboard/models/{name}/approval"): _dashboard(frozenset({Role.MODEL_OWNER})),
     ("GET", "/dashboard/models/{model_id:path}"): _dashboard(MODEL_ROLES),
     ("GET", "/dashboard/calibration/{model_id}.png"): _dashboard(MODEL_ROLES),
     ("POST", "/dashboard/patients/{patient_id}/nudges"): _dashboard(TREATING),

@@ -344,3 +344,55 @@ sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False, index=True),
 )
+# -- learning loop: served predictions, resolved outcomes, model governance events ---------------------------------
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_id", String(ID), nullable=False, index=True),
+    Column("encounter_id", String(ID)),
+    Column("index_time", DateTime(timezone=True), nullable=False, index=True),
+    Column("model_name", String(64), nullable=False),
+    Column("model_version", String(32), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("insight_id", String(36), index=True),
+    Column("features", Text),
+    Column("served_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("model_name", "model_version", "patient_id", "index_time", name="uq_prediction_index"),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("prediction_id", Integer, index=True),
+    Column("insight_id", String(36), index=True),
+    Column("patient_id", String(ID), nullable=False, index=True),
+    Column("model_name", String(200)),
+    Column("model_version", String(64)),
+    Column("index_time", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("label", Integer),
+    Column("value", Float),
+    Column("detail", Text),
+    Column("resolved_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("kind", "subject", name="uq_outcome_subject"),
+)
+
+model_events = Table(
+    "model_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("entity", String(200), nullable=False),
+    Column("model_name", String(64), index=True),
+    Column("model_version", String(32)),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text),
+    Column("flagged", Integer, nullable=False, default=0),
+)
