@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from carepilot import __version__
 from carepilot.api import cds_hooks, dashboard, feedback, fhir
+from carepilot.api.audit import install_audit
 from carepilot.api.deps import Services
 from carepilot.bootstrap import open_store
 from carepilot.config import Settings
@@ -166,6 +167,7 @@ def create_app(
         allow_headers=["Authorization", "Content-Type"],
     )
     install_error_handlers(app)
+    install_audit(app)
     app.include_router(cds_hooks.router)
     app.include_router(feedback.router)
     app.include_router(fhir.router)

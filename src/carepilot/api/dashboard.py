@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from carepilot.api.audit import audit_access, mark_audited, request_entry
 from carepilot.api.deps import DashboardDep, SettingsDep, TemplatesDep
 from carepilot.errors import NotFoundError
 from carepilot.insights.cards import KIND_LABELS, OVERRIDE_REASONS
@@ -28,6 +29,7 @@ def patient_list(
     order: str = "asc",
 ) -> HTMLResponse:
     rows = dashboard.patient_rows(q, condition, severity, sort, descending=order == "desc")
+    audit_access(request, "view", "dashboard/patients", reason=f"{len(rows)} listed")
     return templates.TemplateResponse(
         request,
         "patients.html",
@@ -46,6 +48,7 @@ def patient_list(
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def patient_page(patient_id: str, request: Request, dashboard: DashboardDep, templates: TemplatesDep) -> HTMLResponse:
     page = dashboard.patient_page(patient_id)
+    audit_access(request, "view", f"dashboard/patients/{patient_id}", patient_id=patient_id)
     return templates.TemplateResponse(
         request,
         "patient.html",
@@ -56,12 +59,17 @@ def patient_page(patient_id: str, request: Request, dashboard: DashboardDep, tem
 @router.post("/insights/{insight_id}/feedback")
 def insight_feedback(
     insight_id: str,
+    request: Request,
     dashboard: DashboardDep,
     outcome: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    patient_id = dashboard.record_feedback(insight_id, outcome, reason or None, comment, user="dashboard-user")
+    entry = request_entry(request, "write", f"Insight/{insight_id}/feedback")
+    patient_id = dashboard.record_feedback(
+        insight_id, outcome, reason or None, comment, user="dashboard-user", audit=entry
+    )
+    mark_audited(request)
     return RedirectResponse(f"/dashboard/patients/{patient_id}#insight-{insight_id}", status_code=303)
 
 

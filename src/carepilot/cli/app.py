@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from carepilot.cli import (
+    audit,
     bench,
     demo,
     effects,
@@ -68,6 +69,7 @@ warfarin.register(app)
 oncology.register(app)
 effects.register(app)
 monitor.register(app)
+audit.register(app)
 bench.register(app)
 
 
