@@ -83,7 +83,7 @@ class SqlAuditSink:
 
 
 def _row(r: Any) -> dict[str, Any]:
-    out = dict(r._mapping)
+    out = {str(k): v for k, v in r._mapping.items()}  # quoted_name keys -> plain str (JSON encoders need str)
     out["flagged"] = bool(out["flagged"])
     return out
 
