@@ -304,7 +304,7 @@ def deidentify_resource(resource: Mapping[str, Any], key: bytes, options: DeidOp
             out["id"] = pseudonym(key, f"Bundle/{resource['id']}")
         entries = []
         for entry in resource.get("entry") or []:
-            new = {k: walker.walk(v, k, "Bundle") for k, v in entry.items() if k != "resource"}
+            new = walker.walk_dict({k: v for k, v in entry.items() if k != "resource"}, "Bundle")
             if isinstance(entry.get("resource"), dict):
                 new["resource"] = deidentify_resource(entry["resource"], key, opts)
             entries.append(new)
