@@ -231,7 +231,9 @@ class Crasher:
                     if cards and rng.random() < 0.4:
                         card = rng.choice(cards)
                         stamp = datetime.now(UTC).isoformat()
-                        body = {"feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": stamp}]}
+                        body: dict[str, Any] = {
+                            "feedback": [{"card": card, "outcome": "accepted", "outcomeTimestamp": stamp}]
+                        }
                         auth = {"Authorization": "Bearer " + self._token(base)}
                         response = client.post(f"/cds-services/{SERVICE}/feedback", json=body, headers=auth)
                         if response.status_code == 200:
@@ -297,7 +299,7 @@ class Crasher:
                     str(r).rsplit("instance ", 1)[-1]
                     for r in conn.execute(select(t.audit_log.c.reason).where(t.audit_log.c.action == "hook")).scalars()
                 }
-                feedback = dict(
+                feedback: dict[str, int] = dict(
                     conn.execute(select(t.feedback.c.card, func.count()).group_by(t.feedback.c.card)).tuples().all()
                 )
                 stored = set(

@@ -101,3 +101,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if PHI_LOGS.hits:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         sys.stderr.write(f"\nPHI in logs: {len(PHI_LOGS.hits)} records hold canary values, e.g. {PHI_LOGS.hits[:3]}\n")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The phi-logs figure: how many log records the run wrote and how many hold a canary value."""
+    terminalreporter.write_line(
+        f"phi-logs: {len(PHI_LOGS.records)} log records searched, {len(PHI_LOGS.hits)} hold canary values"
+    )

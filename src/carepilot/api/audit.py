@@ -95,8 +95,8 @@ class AuditGuard:
         async def guarded_send(message: Message) -> None:
             nonlocal blocked
             if message["type"] == "http.response.start":
-                route = getattr(scope.get("route"), "path", None)
-                action = PATIENT_ROUTES.get(route) if route else None
+                route = str(getattr(scope.get("route"), "path", "") or "")
+                action = PATIENT_ROUTES.get(route)
                 audited = (scope.get("state") or {}).get(STATE_KEY) is not None
                 if action is not None and not audited:
                     status = int(message["status"])
