@@ -7,6 +7,7 @@ all of them, and this test checks the records written while it drives the canary
 from __future__ import annotations
 
 import http.client
+import logging
 import threading
 import time
 import uuid
@@ -52,8 +53,6 @@ def leaks(records: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def test_the_collector_would_see_a_leak():
     probe = PhiLogCollector(PHI_NEEDLES)
-    import logging
-
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "loaded %s", (PHI_CANARY["family"],), None)
     probe.emit(record)
     assert probe.hits and probe.hits[0][1] == PHI_CANARY["family"].lower()
@@ -133,6 +132,12 @@ def test_the_canary_patient_leaves_no_trace_in_logs_through_cli_api_and_hooks(tm
     assert client.post(f"/cds-services/{pv}", json=malformed, headers=cs.auth(settings, BASE, pv)).status_code == 400
 
     # a real server with uvicorn's access log on: a search by name must not reach the log with its query string
+    # An earlier server in this run (uvicorn's own logging config, or access_log=False) may have stopped these
+    # loggers from propagating to the root logger, where the collector listens.
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.access")]
+    propagate = [lg.propagate for lg in loggers]
+    for lg in loggers:
+        lg.propagate = True
     server, thread, port = serve_with_access_log(app)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -144,6 +149,8 @@ def test_the_canary_patient_leaves_no_trace_in_logs_through_cli_api_and_hooks(tm
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        for lg, before in zip(loggers, propagate, strict=True):
+            lg.propagate = before
 
     records = PHI_LOGS.records[start:]
     access = [text for name, text in records if name == "uvicorn.access"]
@@ -158,8 +165,6 @@ def test_no_log_record_of_the_whole_run_holds_the_canary_patients_identifiers():
 
 
 def test_sql_logged_at_info_shows_statements_without_their_patient_values(tmp_path, caplog):
-    import logging
-
     from carepilot.bootstrap import open_store
     from carepilot.ingest.pipeline import Ingestor
 
