@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from carepilot import __version__
 from carepilot.api import auth, cds_hooks, dashboard, feedback, fhir, model_ops, patient_portal, streams
+from carepilot.api.audit import install_audit
 from carepilot.api.deps import Services
 from carepilot.bootstrap import open_store
 from carepilot.config import Settings
@@ -218,6 +219,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(auth.router)
+    install_audit(app)
     app.include_router(cds_hooks.router)
     app.include_router(feedback.router)
     app.include_router(fhir.router)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from carepilot.api.audit import mark_audited, request_entry
 from carepilot.api.cds_models import CONTEXTS, HookRequest
 from carepilot.api.deps import BaseUrlDep, CdsClientDep, HookServiceDep
 from carepilot.errors import InputError
 from carepilot.insights.hooks import HookCall
+from carepilot.security.jwt import VerifiedClient
 
 router = APIRouter(tags=["cds-hooks"])
 
@@ -36,9 +38,19 @@ def _context(body: HookRequest) -> Any:
         raise InputError(f"malformed {body.hook} context: {paths}") from exc
 
 
+def client_actor(client: VerifiedClient) -> str:
+    """The audit name of an authenticated CDS client (its token's subject, else its issuer)."""
+    return f"cds-client:{client.sub or client.iss}"
+
+
 @router.post("/cds-services/{service_id}")
 def call_service(
-    service_id: str, body: HookRequest, client: CdsClientDep, hooks: HookServiceDep, base: BaseUrlDep
+    service_id: str,
+    body: HookRequest,
+    client: CdsClientDep,
+    hooks: HookServiceDep,
+    base: BaseUrlDep,
+    request: Request,
 ) -> Response:
     """Answer one hook call with cards."""
     context = _context(body)
@@ -56,6 +68,15 @@ def call_service(
         fhir_server=body.fhirServer,
         fhir_token=body.fhirAuthorization.access_token if body.fhirAuthorization else None,
     )
-    answer = hooks.call(call, base)
+    entry = request_entry(
+        request,
+        "hook",
+        f"cds-services/{service_id}",
+        patient_id=context.patientId,
+        reason=f"{body.hook} hook, instance {body.hookInstance}",
+        fallback_actor=client_actor(client),
+    )
+    answer = hooks.call(call, base, audit=entry)
+    mark_audited(request)
     # Serialised directly: the cards are already plain JSON, checked against the Card model in the tests.
     return Response(orjson.dumps({"cards": answer.cards}), media_type="application/json")

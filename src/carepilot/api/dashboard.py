@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
+from carepilot.api.audit import audit_access, mark_audited, request_entry
 from carepilot.api.auth import AuthServices, request_base, visible_patients
 from carepilot.api.deps import DashboardDep, PrincipalDep, ServicesDep, SettingsDep, TemplatesDep
 from carepilot.domain.consent import ConsentScope
@@ -43,6 +44,7 @@ def patient_list(
     rows = dashboard.patient_rows(q, condition, severity, sort, descending=order == "desc")
     allowed = set(visible_patients(request, [r.patient_id for r in rows]))
     rows = [r for r in rows if r.patient_id in allowed]
+    audit_access(request, "view", "dashboard/patients", reason=f"{len(rows)} listed")
     return templates.TemplateResponse(
         request,
         "patients.html",
@@ -63,6 +65,7 @@ def patient_page(
     patient_id: str, request: Request, dashboard: DashboardDep, templates: TemplatesDep, s: ServicesDep
 ) -> HTMLResponse:
     page = dashboard.patient_page(patient_id)
+    audit_access(request, "view", f"dashboard/patients/{patient_id}", patient_id=patient_id)
     return templates.TemplateResponse(
         request,
         "patient.html",
@@ -79,13 +82,18 @@ def patient_page(
 @router.post("/insights/{insight_id}/feedback")
 def insight_feedback(
     insight_id: str,
+    request: Request,
     dashboard: DashboardDep,
     principal: PrincipalDep,
     outcome: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    patient_id = dashboard.record_feedback(insight_id, outcome, reason or None, comment, user=principal.actor)
+    entry = request_entry(request, "write", f"Insight/{insight_id}/feedback")
+    patient_id = dashboard.record_feedback(
+        insight_id, outcome, reason or None, comment, user=principal.actor, audit=entry
+    )
+    mark_audited(request)
     return RedirectResponse(f"/dashboard/patients/{patient_id}#insight-{insight_id}", status_code=303)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from carepilot.api.audit import audit_access
 from carepilot.api.auth import visible_patients
 from carepilot.api.deps import BaseUrlDep, FhirReadsDep
 from carepilot.errors import InputError, NotFoundError
@@ -17,6 +18,17 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 def _fhir(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def _owner(resource: dict[str, Any]) -> str | None:
+    """The patient a resource belongs to (itself for a Patient), for the audit record."""
+    if resource.get("resourceType") == "Patient":
+        return str(resource.get("id"))
+    for field in ("subject", "patient", "beneficiary"):
+        ref = resource.get(field)
+        if isinstance(ref, dict) and str(ref.get("reference", "")).startswith("Patient/"):
+            return str(ref["reference"]).split("/", 1)[1]
+    return None
 
 
 def _patient_param(value: str | None) -> str | None:
@@ -38,15 +50,17 @@ def everything(patient_id: str, reads: FhirReadsDep, base: BaseUrlDep, request: 
     if patient is None:
         raise NotFoundError(f"Patient/{patient_id} is not known")
     others = [r for r in reads.search(None, patient_id) if r.get("resourceType") != "Patient"]
+    audit_access(request, "read", f"Patient/{patient_id}/$everything", patient_id=patient_id)
     return _fhir(searchset([patient, *others], base, str(request.url)))
 
 
 @router.get("/{resource_type}/{resource_id}")
-def read(resource_type: str, resource_id: str, reads: FhirReadsDep) -> JSONResponse:
+def read(resource_type: str, resource_id: str, reads: FhirReadsDep, request: Request) -> JSONResponse:
     """One resource by type and id."""
     found = reads.read(resource_type, resource_id)
     if found is None:
         raise NotFoundError(f"{resource_type}/{resource_id} is not known")
+    audit_access(request, "read", f"{resource_type}/{resource_id}", patient_id=_owner(found))
     return _fhir(found)
 
 
@@ -71,8 +85,11 @@ def search(
             listed = reads.patients()
             allowed = set(visible_patients(request, [str(p.get("id")) for p in listed]))
             found = [p for p in listed if str(p.get("id")) in allowed]
+        audit_access(request, "read", "Patient?search", patient_id=pid, reason=f"{len(found)} returned")
         return _fhir(searchset(found, base, str(request.url)))
     pid = _patient_param(patient or subject)
     if pid is None:
         raise InputError(f"search {resource_type} needs a patient parameter (e.g. ?patient=123)")
-    return _fhir(searchset(reads.search(resource_type, pid), base, str(request.url)))
+    found = reads.search(resource_type, pid)
+    audit_access(request, "read", f"{resource_type}?patient", patient_id=pid, reason=f"{len(found)} returned")
+    return _fhir(searchset(found, base, str(request.url)))

@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from carepilot.cli import (
+    audit,
     bench,
     cohorts,
     demo,
@@ -74,6 +75,7 @@ effects.register(app)
 monitor.register(app)
 nudges.register(app)
 retrain.register(app)
+audit.register(app)
 bench.register(app)
 
 

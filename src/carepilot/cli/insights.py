@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from carepilot.bootstrap import open_store
+from carepilot.cli.audit import record_cli_access
 from carepilot.cli.console import console, print_json, settings
 from carepilot.cli.serialise import plain
 from carepilot.domain.insight import Insight
@@ -171,11 +172,12 @@ def insights(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     s = settings()
-    _, repo = open_store(s)
+    db, repo = open_store(s)
     profile = load_profile(repo, patient_id)
     ordered = tuple(_drug_concept(d) for d in order or [])
     service = InsightService(default_providers(s))
     result = service.for_patient(profile, InsightContext(hook=hook, ordered_concepts=ordered))
+    record_cli_access(db, "read", f"Patient/{patient_id}/insights", patient_id=patient_id, reason=hook)
     if json_out:
         print_json(
             {

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from carepilot.bootstrap import open_store
+from carepilot.cli.audit import record_cli_access
 from carepilot.cli.console import console, err_console, print_json, settings
 from carepilot.cli.serialise import plain
 from carepilot.domain.profile import Measurement, PatientProfile
@@ -122,8 +123,9 @@ def quarantine_list(
 
 @quarantine_app.command("show", help="Show one quarantined record: where it came from, why, and its content.")
 def quarantine_show(item_id: Annotated[int, typer.Argument(help="Quarantine id.")], json_out: JsonFlag = False) -> None:
-    _, repo = open_store(settings())
+    db, repo = open_store(settings())
     item = repo.quarantine_item(item_id)
+    record_cli_access(db, "read", f"quarantine/{item_id}", reason="quarantined record shown")
     if json_out:
         print_json(plain(item))
         return
@@ -165,8 +167,9 @@ def patients(
     limit: Annotated[int | None, typer.Option(help="At most this many patients.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    _, repo = open_store(settings())
+    db, repo = open_store(settings())
     rows = repo.list_patients(limit)
+    record_cli_access(db, "read", "Patient?list", reason=f"{len(rows)} listed")
     if json_out:
         print_json(plain([{k: v for k, v in r.items() if k != "identifiers"} for r in rows]))
         return
@@ -196,8 +199,9 @@ def profile(
         when = parse_datetime(as_of)
         if when is None:
             raise InputError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD) or date-time")
-    _, repo = open_store(settings())
+    db, repo = open_store(settings())
     prof = load_profile(repo, patient_id, when)
+    record_cli_access(db, "read", f"Patient/{patient_id}", patient_id=patient_id, reason="profile")
     if json_out:
         print_json(profile_document(prof))
         return

@@ -19,6 +19,7 @@ from carepilot.errors import InputError
 from carepilot.insights.cards import OVERRIDE_REASONS, override_reason_display
 from carepilot.insights.service import InsightContext, InsightService
 from carepilot.knowledge.concepts import concept_map
+from carepilot.security.audit import AuditEntry
 from carepilot.store.feedback import SEVERITY_RANK, DeliveryRepository, FeedbackRecord
 from carepilot.store.fhir_read import FhirReadRepository
 from carepilot.store.profiles import load_profile
@@ -207,9 +208,15 @@ class DashboardService:
         return page
 
     def record_feedback(
-        self, insight_id: str, outcome: str, reason_code: str | None, comment: str | None, user: str | None
+        self,
+        insight_id: str,
+        outcome: str,
+        reason_code: str | None,
+        comment: str | None,
+        user: str | None,
+        audit: AuditEntry | None = None,
     ) -> str:
-        """Store an accept/override given on the dashboard; returns the Insight's patient id."""
+        """Store an accept/override given on the dashboard (and its audit entry); returns the Insight's patient id."""
         if outcome not in ("accepted", "overridden"):
             raise InputError(f"outcome must be accepted or overridden, got {outcome!r}")
         if outcome == "overridden" and not override_reason_display(reason_code):
@@ -229,7 +236,8 @@ class DashboardService:
                     user_comment=(comment or None),
                     user_id=user or None,
                 )
-            ]
+            ],
+            audit=audit,
         )
         return str(stored["patient_id"])
 

@@ -26,6 +26,7 @@ from carepilot.ingest.normalise import normalised_rows
 from carepilot.insights.cards import insight_cards, override_reason_display
 from carepilot.insights.prefetch import PREFETCH_TEMPLATES, DataUnavailable, gather_resources, transient_profile
 from carepilot.insights.service import InsightContext, InsightProvider, InsightResult, InsightService
+from carepilot.security.audit import AuditEntry
 from carepilot.store.feedback import DeliveryRepository, FeedbackRecord
 from carepilot.store.fhir_read import FhirReadRepository
 from carepilot.store.profiles import load_profile, profile_from_rows
@@ -262,8 +263,11 @@ class CdsHookService:
             source = "prefetch"
         return transient_profile(resources, call.patient_id), source
 
-    def call(self, call: HookCall, base_url: str) -> HookAnswer:
-        """Cards for one hook call; stores the Insights shown and (when on) the FHIR write-back."""
+    def call(self, call: HookCall, base_url: str, audit: AuditEntry | None = None) -> HookAnswer:
+        """Cards for one hook call; stores the Insights shown, the FHIR write-back (when on) and the audit entry.
+
+        The audit entry is written in the same transaction as the Insights shown, before the answer leaves.
+        """
         started = time.perf_counter()
         spec = service_spec(call.service_id)
         if spec.hook != call.hook:
@@ -288,7 +292,9 @@ class CdsHookService:
                 skipped=result.skipped,
             )
             resources, insight_of = written.resources, written.insight_of
-        self.delivery.record_delivery(shown, call.hook_instance, resources, insight_of, patient_id=call.patient_id)
+        self.delivery.record_delivery(
+            shown, call.hook_instance, resources, insight_of, patient_id=call.patient_id, audit=audit
+        )
         elapsed = (time.perf_counter() - started) * 1000
         log.info(
             "hook %s instance %s: %d cards, %d skipped, profile from %s, %.1f ms",
@@ -301,8 +307,14 @@ class CdsHookService:
         )
         return HookAnswer(cards, shown, result.skipped, source, elapsed)
 
-    def feedback(self, service_id: str, items: Sequence[dict[str, Any]], user_id: str | None = None) -> list[int]:
-        """Store CDS Hooks feedback items (already shape-checked) joined to their Insights."""
+    def feedback(
+        self,
+        service_id: str,
+        items: Sequence[dict[str, Any]],
+        user_id: str | None = None,
+        audit: AuditEntry | None = None,
+    ) -> list[int]:
+        """Store CDS Hooks feedback items (already shape-checked) joined to their Insights, audited per patient."""
         service_spec(service_id)
         records = []
         for item in items:
@@ -322,7 +334,7 @@ class CdsHookService:
                     user_id=user_id,
                 )
             )
-        return self.delivery.record_feedback(records)
+        return self.delivery.record_feedback(records, audit=audit)
 
     def record_viewed(self, insights: Sequence[Insight]) -> None:
         """Store Insights shown on the dashboard, so feedback given there joins to them."""

@@ -7,7 +7,7 @@ learning loop can count acceptance per version even after an Insight row is prun
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,9 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from carepilot.domain.insight import Insight
 from carepilot.errors import NotFoundError, StoreError
+from carepilot.security.audit import AuditEntry
 from carepilot.store import tables as t
+from carepilot.store.audit import append as audit_append
 from carepilot.store.db import Database
 
 SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
@@ -81,8 +83,12 @@ class DeliveryRepository:
         resources: Sequence[dict[str, Any]] = (),
         insight_of: dict[str, str] | None = None,
         patient_id: str | None = None,
+        audit: AuditEntry | None = None,
     ) -> None:
-        """Store the Insights shown (ids already stored are kept) and the write-back resources, in one transaction."""
+        """Store the Insights shown (ids already stored are kept), the write-back resources and the audit entry.
+
+        One transaction: what was shown and its audit record commit together or not at all.
+        """
         now = datetime.now(UTC)
         with self.db.write() as conn:
             rows = [
@@ -119,9 +125,15 @@ class DeliveryRepository:
                         for r in resources
                     ],
                 )
+            if audit is not None:
+                # Last, so the chain head's row lock is held only until the commit that follows.
+                audit_append(conn, audit)
 
-    def record_feedback(self, records: Sequence[FeedbackRecord]) -> list[int]:
-        """Store feedback joined to its Insight; raises NotFoundError (storing nothing) for an unknown card."""
+    def record_feedback(self, records: Sequence[FeedbackRecord], audit: AuditEntry | None = None) -> list[int]:
+        """Store feedback joined to its Insight; raises NotFoundError (storing nothing) for an unknown card.
+
+        With ``audit``, one entry per patient concerned is appended in the same transaction.
+        """
         now = datetime.now(UTC)
         with self.db.write() as conn:
             cards = list({r.card for r in records})
@@ -163,6 +175,9 @@ class DeliveryRepository:
                 if key is None:
                     raise StoreError("the database did not return the id of a stored feedback row")
                 ids.append(int(key[0]))
+            if audit is not None:
+                for pid in dict.fromkeys(str(found[r.card].patient_id) for r in records):
+                    audit_append(conn, replace(audit, patient_id=pid))
             return ids
 
     # -- reads --------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -395,4 +396,30 @@ model_events = Table(
     Column("outcome", String(16), nullable=False),
     Column("reason", Text),
     Column("flagged", Integer, nullable=False, default=0),
+)
+
+# -- audit trail: append-only, hash-chained (security/audit.py says how); audit_head is the chain's one-row head -----
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("recorded_at", String(32), nullable=False),  # ISO 8601 UTC text: hashed exactly as stored
+    Column("actor", String(200), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("entity", String(400), nullable=False),
+    Column("patient_id", String(ID), index=True),
+    Column("reason", Text),
+    Column("outcome", String(16), nullable=False),
+    Column("flagged", Boolean, nullable=False, default=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
