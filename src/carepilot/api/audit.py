@@ -1,9 +1,10 @@
 """Auditing HTTP access to patient data: the per-request record, a fail-closed guard, a PHI-free access log.
 
 Routes that return patient data call ``audit_access`` (or pass ``request_entry`` to a service that writes in its
-own transaction) before they build the response. The guard middleware, keyed on the route template, then makes
-sure of it: a successful response from a patient-data route without its committed audit record is replaced by a
-500 (and logged), and a refused or failed request to such a route is recorded with outcome ``denied`` / ``failed``.
+own transaction, so the record commits with the work) before they build the response. The guard middleware, keyed
+on the route template, then makes sure of it: a patient-data route that did not write its own record gets one
+written by the guard before the response starts (after the route's work committed), and a refused or failed request
+to such a route is recorded with outcome ``denied`` / ``failed``. No patient-data response leaves unaudited.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 from typing import Any
 
 import anyio
-import orjson
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,6 +31,12 @@ PATIENT_ROUTES: dict[str, str] = {
     "/dashboard/insights/{insight_id}/feedback": "write",
     "/cds-services/{service_id}": "hook",
     "/cds-services/{service_id}/feedback": "write",
+    "/dashboard/patients/{patient_id}/nudges": "write",
+    "/patient/{patient_id}": "view",
+    "/patient/{patient_id}/reports": "write",
+    "/streams/{patient_id}": "write",
+    "/streams/{patient_id}/alerts": "read",
+    "/streams/{patient_id}/alerts/{alert_id}/ack": "write",
 }
 STATE_KEY = "audit_seq"
 
@@ -90,33 +96,17 @@ class AuditGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        blocked = False
 
         async def guarded_send(message: Message) -> None:
-            nonlocal blocked
             if message["type"] == "http.response.start":
                 route = str(getattr(scope.get("route"), "path", "") or "")
                 action = PATIENT_ROUTES.get(route)
                 audited = (scope.get("state") or {}).get(STATE_KEY) is not None
                 if action is not None and not audited:
+                    # The route did not write its own record: write it now, before the first byte of the response.
                     status = int(message["status"])
-                    outcome = "denied" if status in (401, 403) else "failed"
+                    outcome = "success" if status < 400 else "denied" if status in (401, 403) else "failed"
                     await anyio.to_thread.run_sync(self._record, scope, action, route, outcome, status)
-                    if status < 400:
-                        log.error("audit record missing for %s %s: response withheld", scope.get("method"), route)
-                        blocked = True
-                        body = orjson.dumps({"error": "audit_failed", "message": "the access was not audited"})
-                        await send(
-                            {
-                                "type": "http.response.start",
-                                "status": 500,
-                                "headers": [(b"content-type", b"application/json")],
-                            }
-                        )
-                        await send({"type": "http.response.body", "body": body})
-                        return
-            elif blocked:
-                return
             await send(message)
 
         await self.app(scope, receive, guarded_send)
