@@ -12,6 +12,7 @@ from carepilot.cli import (
     bench,
     demo,
     effects,
+    federate,
     insights,
     models,
     monitor,
@@ -69,6 +70,7 @@ oncology.register(app)
 effects.register(app)
 monitor.register(app)
 bench.register(app)
+federate.register(app)
 
 
 def main() -> None:

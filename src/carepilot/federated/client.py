@@ -17,14 +17,16 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 from scipy.special import expit
 
+from carepilot.features.readmission import FEATURES
 from carepilot.federated.evaluation import risk_histogram, site_metrics
 from carepilot.federated.logistic import decision, local_fit, platt_fit
 from carepilot.federated.model import FederatedRiskClassifier
 from carepilot.federated.preprocessing import PooledPreprocessing, site_statistics
 from carepilot.federated.sites import SiteData
-from carepilot.features.readmission import FEATURES
 from carepilot.security.audit import AuditEntry, AuditSink
 
 ENTITY = "model/readmission@federated"
@@ -40,7 +42,9 @@ class SiteRuntime:
 
     def record(self, action: str, detail: str) -> None:
         """Audit one phase at this site (counts and shapes only)."""
-        self.audit.record(AuditEntry(actor=f"system:federated-site:{self.name}", action=action, entity=ENTITY, reason=detail))
+        self.audit.record(
+            AuditEntry(actor=f"system:federated-site:{self.name}", action=action, entity=ENTITY, reason=detail)
+        )
 
 
 SiteLoader = Callable[[Context], SiteRuntime]
@@ -65,7 +69,14 @@ def _reply(message: Message, arrays: ArrayRecord | None, metrics: dict[str, floa
     return Message(content, reply_to=message)
 
 
-def make_client_app(load_site: SiteLoader, *, dp: bool = False) -> ClientApp:
+def clipping_when_asked_mod(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower's ``fixedclipping_mod`` when the server asks for clipping (DP runs), otherwise a pass-through."""
+    if KEY_CLIPPING_NORM in _config(message):
+        return fixedclipping_mod(message, context, call_next)
+    return call_next(message, context)
+
+
+def make_client_app(load_site: SiteLoader) -> ClientApp:
     """The site's ClientApp; ``load_site`` turns the node's context into its ``SiteRuntime`` (cached per node)."""
     app = ClientApp()
     cache: dict[Any, SiteRuntime] = {}
@@ -86,7 +97,7 @@ def make_client_app(load_site: SiteLoader, *, dp: bool = False) -> ClientApp:
         reply.content["site"] = ConfigRecord({"name": s.name})
         return reply
 
-    @app.train(mods=[fixedclipping_mod] if dp else [])
+    @app.train(mods=[clipping_when_asked_mod])
     def train(message: Message, context: Context) -> Message:
         s = site(context)
         config = _config(message)

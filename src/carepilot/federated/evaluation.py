@@ -94,9 +94,7 @@ def calibration_bins(hist: np.ndarray, groups: int = 10) -> dict[str, list[float
     return {"predicted": predicted, "observed": observed}
 
 
-def pooled(
-    histograms: Sequence[np.ndarray], site_results: Mapping[str, Mapping[str, float]]
-) -> dict[str, Any]:
+def pooled(histograms: Sequence[np.ndarray], site_results: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
     """Pooled AUROC, Brier, calibration and subgroup counts from the sites' summaries."""
     hist = np.sum(np.stack(histograms), axis=0)
     n = float(sum(r["n"] for r in site_results.values()))

@@ -67,7 +67,7 @@ def run_local(
     sites: Sequence[SiteRuntime], plan: FederationPlan, on_reply: Callable[[Message], None] | None = None
 ) -> FederationResult:
     """Run every phase with the sites' ClientApps called in this process."""
-    app = make_client_app(lambda ctx: sites[int(ctx.node_config["partition-id"])], dp=plan.privacy is not None)
+    app = make_client_app(lambda ctx: sites[int(ctx.node_config["partition-id"])])
     grid = LocalGrid(app, [{"partition-id": i} for i in range(len(sites))])
     # Messages take their run and sender from the process's task identity, which Flower's runtimes set.
     saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)

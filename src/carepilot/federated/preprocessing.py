@@ -76,7 +76,15 @@ class PooledPreprocessing:
     def to_vector(self) -> list[float]:
         """Flat list for a Flower ``ConfigRecord`` (the server sends it to every site)."""
         d, m = len(self.features), len(self.indicator)
-        return [float(d), float(m), float(self.n), *self.impute, *self.indicator.astype(float), *self.center, *self.scale]
+        return [
+            float(d),
+            float(m),
+            float(self.n),
+            *self.impute,
+            *self.indicator.astype(float),
+            *self.center,
+            *self.scale,
+        ]
 
     @classmethod
     def from_vector(cls, features: Sequence[str], vector: Sequence[float]) -> PooledPreprocessing:
@@ -130,9 +138,7 @@ def fitted_preprocessor(prep: PooledPreprocessing) -> ColumnTransformer:
     dummy = pd.DataFrame([np.zeros(len(features)), np.ones(len(features))], columns=features)
     for j in prep.indicator:
         dummy.iloc[1, j] = np.nan
-    numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="mean", add_indicator=True)), ("scale", StandardScaler())]
-    )
+    numeric = Pipeline([("impute", SimpleImputer(strategy="mean", add_indicator=True)), ("scale", StandardScaler())])
     transformer = ColumnTransformer([("num", numeric, features)], remainder="drop", verbose_feature_names_out=True)
     transformer.fit(dummy)
     fitted = transformer.named_transformers_["num"]

@@ -25,9 +25,9 @@ from flwr.serverapp import Grid, PrivacyConfig, ServerApp
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedProx
 
 from carepilot.errors import ModelError
+from carepilot.features.readmission import FEATURES
 from carepilot.federated.evaluation import pooled
 from carepilot.federated.preprocessing import PooledPreprocessing, pool_statistics
-from carepilot.features.readmission import FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,9 @@ def _wait_for(grid: Grid, count: int, seconds: float) -> list[int]:
         time.sleep(0.5)
 
 
-def _ask(grid: Grid, nodes: list[int], kind: str, arrays: ArrayRecord | None, config: ConfigRecord, timeout: float) -> list[Message]:
+def _ask(
+    grid: Grid, nodes: list[int], kind: str, arrays: ArrayRecord | None, config: ConfigRecord, timeout: float
+) -> list[Message]:
     messages = []
     for node in nodes:
         content = RecordDict({"config": config})

@@ -27,7 +27,7 @@ def simulate(
         return sites[int(context.node_config["partition-id"])]
 
     server = make_server_app(plan, results.append, on_reply)
-    client = make_client_app(load, dp=plan.privacy is not None)
+    client = make_client_app(load)
     run_simulation(
         server_app=server,
         client_app=client,
