@@ -91,7 +91,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             raise ModelError(f"{sites_dir} holds {len(homes)} site stores; need at least 2")
         data: dict[str, SiteData] = {}
         for home in homes:
-            frame, consent = cached_store_frame(store_url(str(home)), workdir / "cache" / home.name)
+            frame, consent = cached_store_frame(store_url(str(home)), home / "federated")
             data[home.name] = site_data(home.name, frame, consent)
         runtimes = [
             SiteRuntime(name, d, JsonlAuditSink(workdir / "audit" / f"{name}.jsonl")) for name, d in data.items()

@@ -127,6 +127,18 @@ def make_client_app(load_site: SiteLoader) -> ClientApp:
         s.record("federated_evaluate", f"round {_config(message).get('server-round')}: {len(test)} held-out rows")
         return _reply(message, None, {"num-examples": float(max(len(test), 1)), "eval_loss": loss})
 
+    @app.query("validate")
+    def validate(message: Message, context: Context) -> Message:
+        s = site(context)
+        rows = s.data.calibration
+        theta = message.content.array_records["arrays"]["theta"].numpy()
+        prep = _prep(_config(message))
+        y = rows["label"].to_numpy(dtype=float)
+        p = np.clip(expit(decision(theta, prep.transform(rows))), 1e-12, 1 - 1e-12)
+        loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if len(y) else 0.0
+        s.record("federated_validate", f"{len(rows)} calibration rows scored")
+        return _reply(message, None, {"num-examples": float(len(rows)), "log_loss": loss})
+
     @app.query("calibrate")
     def calibrate(message: Message, context: Context) -> Message:
         s = site(context)

@@ -34,6 +34,8 @@ def result_summary(result: FederationResult) -> dict[str, Any]:
         "history": result.history,
         "plan": asdict(result.plan),
         "n_training_rows": result.preprocessing.n,
+        "chosen_C": result.chosen_C,
+        "validation": result.validation,
     }
 
 

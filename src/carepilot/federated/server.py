@@ -48,7 +48,9 @@ class FederationPlan:
     rounds: int = 20
     min_clients: int = 2
     proximal_mu: float = 0.1
-    C: float = 0.1  # inverse L2 strength per pooled row, as scikit-learn's LogisticRegression(C=...)
+    # Inverse L2 strengths tried (per pooled row, as scikit-learn's LogisticRegression(C=...)), the same grid as
+    # central training's logistic model; the one with the lowest log-loss on the sites' calibration rows wins.
+    C_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     local_steps: int = 10
     privacy: PrivacyPlan | None = None
     wait_seconds: float = 120.0
@@ -73,6 +75,8 @@ class FederationResult:
     delta: float | None = None
     strategy: str = ""
     plan: FederationPlan = field(default_factory=FederationPlan)
+    chosen_C: float = 0.0
+    validation: dict[str, float] = field(default_factory=dict)
 
 
 def array_bytes(records: Iterable[ArrayRecord]) -> int:
@@ -157,6 +161,40 @@ def _metric(reply: Message, key: str) -> float:
     return float(reply.content.metric_records["metrics"][key])  # type: ignore[arg-type]
 
 
+def _train(
+    grid: Grid, nodes: list[int], plan: FederationPlan, prep: PooledPreprocessing, C: float, accountant: Any
+) -> Any:
+    """``plan.rounds`` rounds of FedProx (optionally wrapped for DP) from zero weights with L2 strength ``C``."""
+    base: dict[str, Any] = {
+        "preprocessing": prep.to_vector(),
+        "lam": 1.0 / (C * prep.n),
+        "local-steps": plan.local_steps,
+    }
+    strategy: Any = FedProx(
+        proximal_mu=plan.proximal_mu,
+        min_train_nodes=len(nodes),
+        min_evaluate_nodes=len(nodes),
+        min_available_nodes=len(nodes),
+    )
+    if plan.privacy is not None:
+        strategy = DifferentialPrivacyClientSideFixedClipping(
+            strategy,
+            noise_multiplier=plan.privacy.noise_multiplier,
+            clipping_norm=plan.privacy.clipping_norm,
+            num_sampled_clients=len(nodes),
+            accountant=accountant,
+        )
+        base["uniform-weights"] = True
+    return strategy.start(
+        grid,
+        ArrayRecord({"theta": Array(np.zeros(prep.width + 1))}),
+        num_rounds=plan.rounds,
+        timeout=plan.timeout,
+        train_config=ConfigRecord(base),
+        evaluate_config=ConfigRecord({"preprocessing": prep.to_vector()}),
+    )
+
+
 def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None = None) -> FederationResult:
     """Run every phase against the sites reachable through ``grid``; returns the server's result."""
     started = time.perf_counter()
@@ -170,21 +208,12 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
         site = r.content.config_records.get("site")
         if site is not None and r.metadata.src_node_id not in names:
             names[r.metadata.src_node_id] = str(site["name"])
-    lam = 1.0 / (plan.C * prep.n)
-    base: dict[str, Any] = {"preprocessing": prep.to_vector(), "lam": lam, "local-steps": plan.local_steps}
-
-    strategy: Any = FedProx(
-        proximal_mu=plan.proximal_mu,
-        min_train_nodes=len(nodes),
-        min_evaluate_nodes=len(nodes),
-        min_available_nodes=len(nodes),
-    )
-    name = "FedProx" if plan.proximal_mu > 0 else "FedAvg (FedProx with mu=0)"
     accountant = None
     if plan.privacy is not None:
         from flwr.serverapp import RdpAccountant
         from flwr.supercore.privacy_accounting import NeighboringRelation, SamplingMethod
 
+        # One accountant across every candidate's training: all their releases count against the budget.
         accountant = RdpAccountant(
             PrivacyConfig(
                 target_delta=plan.privacy.delta,
@@ -193,28 +222,32 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
                 sampling_method=SamplingMethod.NO_AMPLIFICATION,
             )
         )
-        strategy = DifferentialPrivacyClientSideFixedClipping(
-            strategy,
-            noise_multiplier=plan.privacy.noise_multiplier,
-            clipping_norm=plan.privacy.clipping_norm,
-            num_sampled_clients=len(nodes),
-            accountant=accountant,
-        )
-        base["uniform-weights"] = True
+    name = "FedProx" if plan.proximal_mu > 0 else "FedAvg (FedProx with mu=0)"
+    if plan.privacy is not None:
         name += " + DP (client-side fixed clipping)"
-    sent_before = counting.bytes_sent + counting.bytes_received
-    result = strategy.start(
-        counting,
-        ArrayRecord({"theta": Array(np.zeros(prep.width + 1))}),
-        num_rounds=plan.rounds,
-        timeout=plan.timeout,
-        train_config=ConfigRecord(base),
-        evaluate_config=ConfigRecord({"preprocessing": prep.to_vector()}),
-    )
-    bytes_rounds = counting.bytes_sent + counting.bytes_received - sent_before
-    if result.arrays is None:
-        raise ModelError("federated training produced no model (no site answered a training round)")
-    theta = result.arrays["theta"].numpy()
+    bytes_rounds = 0
+    candidates: list[tuple[float, float, np.ndarray, Any]] = []
+    for C in plan.C_grid:
+        sent_before = counting.bytes_sent + counting.bytes_received
+        trained = _train(counting, nodes, plan, prep, C, accountant)
+        bytes_rounds += counting.bytes_sent + counting.bytes_received - sent_before
+        if trained.arrays is None:
+            raise ModelError("federated training produced no model (no site answered a training round)")
+        theta_c = trained.arrays["theta"].numpy()
+        # Choose C on the sites' calibration patients (never their held-out ones), as central tuning does.
+        replies = _ask(
+            counting,
+            nodes,
+            "validate",
+            ArrayRecord({"theta": Array(theta_c)}),
+            ConfigRecord({"preprocessing": prep.to_vector()}),
+            plan.timeout,
+        )
+        n_val = sum(_metric(r, "num-examples") for r in replies)
+        loss = sum(_metric(r, "num-examples") * _metric(r, "log_loss") for r in replies) / max(n_val, 1.0)
+        candidates.append((loss, C, theta_c, trained))
+    _, chosen_C, theta, result = min(candidates, key=lambda c: c[0])
+    validation = {f"validation_log_loss_C={c}": loss for loss, c, _, _ in candidates}
     history = []
     for r in range(1, plan.rounds + 1):
         row = {"round": float(r)}
@@ -250,12 +283,14 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
         history=history,
         rounds=plan.rounds,
         seconds=time.perf_counter() - started,
-        bytes_per_round=bytes_rounds / plan.rounds,
+        bytes_per_round=bytes_rounds / (plan.rounds * len(plan.C_grid)),
         bytes_total=counting.bytes_sent + counting.bytes_received,
         epsilon=None if spent is None else float(spent.epsilon),
         delta=None if spent is None else float(spent.delta),
         strategy=name,
         plan=plan,
+        chosen_C=chosen_C,
+        validation=validation,
     )
 
 
