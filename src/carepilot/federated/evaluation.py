@@ -6,7 +6,8 @@ predicted risk, the number of events, of non-events and the sum of predicted ris
 the histogram (scikit-learn ``roc_auc_score`` with the counts as sample weights: patients sharing a bin count as
 ties, an error below 1 / BINS in risk), pooled calibration comes from the same bins, and pooled subgroup
 false-negative rates and calibration-in-the-large are exact from the per-group counts. No row, id or individual
-prediction leaves the site; groups smaller than ``MIN_GROUP`` report counts only.
+prediction leaves the site; groups smaller than ``MIN_GROUP`` report counts only, and groups smaller than
+``MIN_CELL`` are not reported at all (small-cell suppression).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from carepilot.models.metrics import binary_metrics
 BINS = 1000
 THRESHOLD = 0.2
 MIN_GROUP = 30
+MIN_CELL = 11  # the CMS cell-size suppression threshold (counts 1-10 are never released)
 FAIRNESS_ATTRIBUTES = ("sex", "race")
 
 
@@ -56,6 +58,8 @@ def site_metrics(y: np.ndarray, p: np.ndarray, groups: pd.DataFrame) -> dict[str
             for group, row in rep.table.iterrows():
                 key = f"{rep.attribute}={group}"
                 mask = (table[rep.attribute] == str(group)).to_numpy()
+                if mask.sum() < MIN_CELL:
+                    continue  # small-cell suppression: a group this small could single out patients
                 out[f"{key}:n"] = float(mask.sum())
                 out[f"{key}:events"] = float(y[mask].sum())
                 out[f"{key}:fn"] = float(((p[mask] < THRESHOLD) & (y[mask] == 1)).sum())

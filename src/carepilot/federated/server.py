@@ -53,6 +53,7 @@ class FederationPlan:
     C_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     local_steps: int = 10
     privacy: PrivacyPlan | None = None
+    evaluate_each_round: bool = True  # held-out loss at every site after each round (the history)
     wait_seconds: float = 120.0
     timeout: float = 600.0
 
@@ -171,6 +172,7 @@ def _train(
         "local-steps": plan.local_steps,
     }
     strategy: Any = FedProx(
+        fraction_evaluate=1.0 if plan.evaluate_each_round else 0.0,
         proximal_mu=plan.proximal_mu,
         min_train_nodes=len(nodes),
         min_evaluate_nodes=len(nodes),
