@@ -100,6 +100,7 @@ def plan_from(config: dict[str, Any]) -> FederationPlan:
         C_grid=tuple(float(c) for c in str(config.get("C-grid", "0.01,0.1,1.0")).split(",")),
         local_steps=int(config.get("local-steps", 10)),
         privacy=privacy,
+        evaluate_each_round=bool(config.get("evaluate-each-round", True)),
         wait_seconds=float(config.get("wait-seconds", 120.0)),
     )
 
@@ -282,6 +283,7 @@ def run_config(plan: FederationPlan, out: Path, models_dir: Path | None) -> dict
         "noise-multiplier": privacy.noise_multiplier,
         "clipping-norm": privacy.clipping_norm,
         "delta": privacy.delta,
+        "evaluate-each-round": plan.evaluate_each_round,
         "wait-seconds": plan.wait_seconds,
         "out": str(out),
         "models-dir": str(models_dir or ""),
