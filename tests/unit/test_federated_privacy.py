@@ -51,7 +51,7 @@ def test_every_array_the_server_receives_has_a_model_defined_shape(recorded: tup
     assert shapes and set(shapes) <= allowed
     # Parameters of the model itself: weights plus intercept, as many as the transformed columns + 1.
     trains = [m for m in seen if m.metadata.message_type == "train"]
-    assert len(trains) == 3 * 2
+    assert len(trains) == 3 * 2 * len(FederationPlan().C_grid)  # rounds x sites x L2 strengths tried
     assert all(tuple(m.content.array_records["arrays"]["theta"].shape) == (width + 1,) for m in trains)
 
 
@@ -103,6 +103,6 @@ def test_every_phase_is_audited_at_each_site(tmp_path: Path) -> None:
     for s in sites:
         entries = s.audit.entries()  # type: ignore[attr-defined]
         actions = [e["action"] for e in entries]
-        assert actions.count("federated_train") == 2
+        assert actions.count("federated_train") == 2 * len(FederationPlan().C_grid)
         assert {"federated_statistics", "federated_calibrate", "federated_final_evaluation"} <= set(actions)
         assert all(e["patient_id"] is None and s.name in str(e["actor"]) for e in entries)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from carepilot.cli.console import console, print_json, settings
 from carepilot.errors import InputError
+
+if TYPE_CHECKING:
+    from carepilot.federated.server import FederationPlan
 
 federate_app = typer.Typer(help="Federated training across sites with Flower (records never leave a site).")
 
@@ -18,8 +21,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(federate_app, name="federate")
 
 
-def _plan(rounds: int, min_clients: int, mu: float, dp: bool, noise: float, clip: float) -> object:
-    from carepilot.federated.server import FederationPlan, PrivacyPlan
+def _plan(rounds: int, min_clients: int, mu: float, dp: bool, noise: float, clip: float) -> FederationPlan:
+    from carepilot.federated.server import PrivacyPlan
 
     privacy = PrivacyPlan(noise_multiplier=noise, clipping_norm=clip) if dp else None
     return FederationPlan(rounds=rounds, min_clients=min_clients, proximal_mu=mu, privacy=privacy)
@@ -82,7 +85,7 @@ def server(
     plan = _plan(rounds, min_clients, proximal_mu, dp, noise_multiplier, clipping_norm)
     code = serve(
         plan, s.home / "federated-server", port, out.resolve(), s.models_dir if register_model else None, 3600.0
-    )  # type: ignore[arg-type]
+    )
     if code != 0:
         raise typer.Exit(code)
     console.print(f"result written to {out}")
@@ -110,7 +113,7 @@ def run(
     plan = _plan(rounds, len(homes), proximal_mu, dp, noise_multiplier, clipping_norm)
     work = s.home / "federated-run"
     sites = [(h.name, str(h.resolve()), h.resolve()) for h in homes]
-    result = run_all(sites, plan, work, (work / "result.json").resolve(), s.models_dir if register_model else None)  # type: ignore[arg-type]
+    result = run_all(sites, plan, work, (work / "result.json").resolve(), s.models_dir if register_model else None)
     if as_json:
         print_json(result)
         return

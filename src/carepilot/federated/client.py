@@ -9,7 +9,7 @@ With differential privacy on, Flower's ``fixedclipping_mod`` clips each training
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +62,8 @@ def _shapes(arrays: ArrayRecord) -> str:
     return ", ".join(f"{k}{tuple(v.shape)}" for k, v in arrays.items())
 
 
-def _reply(message: Message, arrays: ArrayRecord | None, metrics: dict[str, float]) -> Message:
-    content = RecordDict({"metrics": MetricRecord(metrics)})
+def _reply(message: Message, arrays: ArrayRecord | None, metrics: Mapping[str, float]) -> Message:
+    content = RecordDict({"metrics": MetricRecord(dict(metrics))})
     if arrays is not None:
         content["arrays"] = arrays
     return Message(content, reply_to=message)
@@ -111,7 +111,7 @@ def make_client_app(load_site: SiteLoader) -> ClientApp:
         weight = 1.0 if bool(config.get("uniform-weights", False)) else float(len(rows))
         s.record(
             "federated_train",
-            f"round {config.get('server-round')}: {len(rows)} rows, mu={mu:g}; sent {_shapes(arrays)}",
+            f"round {config.get('server-round')!s}: {len(rows)} rows, mu={mu:g}; sent {_shapes(arrays)}",
         )
         return _reply(message, arrays, {"num-examples": weight, "train_loss": loss})
 
@@ -124,7 +124,7 @@ def make_client_app(load_site: SiteLoader) -> ClientApp:
         y = test["label"].to_numpy(dtype=float)
         p = np.clip(expit(decision(theta, prep.transform(test))), 1e-12, 1 - 1e-12)
         loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if len(y) else float("nan")
-        s.record("federated_evaluate", f"round {_config(message).get('server-round')}: {len(test)} held-out rows")
+        s.record("federated_evaluate", f"round {_config(message).get('server-round')!s}: {len(test)} held-out rows")
         return _reply(message, None, {"num-examples": float(max(len(test), 1)), "eval_loss": loss})
 
     @app.query("validate")

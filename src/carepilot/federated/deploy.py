@@ -240,7 +240,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, sec
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise ModelError(f"{Path(str(process.args[0])).name} exited with code {process.returncode}")
+            raise ModelError(f"a Flower process (pid {process.pid}) exited with code {process.returncode}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return

@@ -38,7 +38,7 @@ class FederatedRiskClassifier(RiskClassifier):
         cls,
         prep: PooledPreprocessing,
         theta: np.ndarray,
-        platt: Sequence[float],
+        platt: Sequence[float] | np.ndarray,
         summary: dict[str, Any] | None = None,
     ) -> FederatedRiskClassifier:
         """Build the fitted model from the pooled preprocessing, global weights ``[w, b]`` and Platt ``[a, b]``."""

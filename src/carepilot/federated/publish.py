@@ -49,7 +49,7 @@ def federated_card(result: FederationResult) -> ModelCard:
     """The HTI-1 model card of a federated readmission model."""
     sites = sorted(result.sites)
     pooled = result.pooled
-    metrics = {k: pooled[k] for k in ("auroc", "brier", "calibration_in_the_large") if k in pooled}
+    metrics: dict[str, Any] = {k: pooled[k] for k in ("auroc", "brier", "calibration_in_the_large") if k in pooled}
     dp = (
         f"; differential privacy (site level): noise multiplier {result.plan.privacy.noise_multiplier}, clipping "
         f"norm {result.plan.privacy.clipping_norm}, epsilon {result.epsilon:.2f} at delta {result.delta:g} (RDP "

@@ -153,7 +153,7 @@ def _ask(
     replies = list(grid.send_and_receive(messages, timeout=timeout))
     failed = [r for r in replies if r.has_error()]
     if failed or len(replies) < len(nodes):
-        reasons = "; ".join(r.error.reason for r in failed)
+        reasons = "; ".join(str(r.error.reason) for r in failed)
         raise ModelError(f"phase {kind}: {len(replies) - len(failed)} of {len(nodes)} sites answered ({reasons})")
     return replies
 
@@ -251,12 +251,12 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
     _, chosen_C, theta, result = min(candidates, key=lambda c: c[0])
     validation = {f"validation_log_loss_C={c}": loss for loss, c, _, _ in candidates}
     history = []
-    for r in range(1, plan.rounds + 1):
-        row = {"round": float(r)}
-        if r in result.train_metrics_clientapp:
-            row["train_loss"] = float(result.train_metrics_clientapp[r]["train_loss"])  # type: ignore[arg-type]
-        if r in result.evaluate_metrics_clientapp:
-            row["eval_loss"] = float(result.evaluate_metrics_clientapp[r]["eval_loss"])  # type: ignore[arg-type]
+    for k in range(1, plan.rounds + 1):
+        row = {"round": float(k)}
+        if k in result.train_metrics_clientapp:
+            row["train_loss"] = float(result.train_metrics_clientapp[k]["train_loss"])
+        if k in result.evaluate_metrics_clientapp:
+            row["eval_loss"] = float(result.evaluate_metrics_clientapp[k]["eval_loss"])
         history.append(row)
 
     weights_config = ConfigRecord({"preprocessing": prep.to_vector()})
