@@ -45,6 +45,22 @@ def write_result(result: FederationResult, path: Path) -> None:
     path.write_text(json.dumps(result_summary(result), indent=2, default=float))
 
 
+def card_subgroups(pooled: dict[str, Any], min_group: int = 30) -> list[dict[str, Any]]:
+    """The pooled subgroup counts in the model card's subgroup format (per attribute, groups and largest gap)."""
+    by_attribute: dict[str, list[dict[str, Any]]] = {}
+    for key, stats in sorted(pooled.get("subgroups", {}).items()):
+        attribute, group = key.split("=", 1)
+        by_attribute.setdefault(attribute, []).append({"group": group, "auroc": None, **stats})
+    reports = []
+    for attribute, groups in by_attribute.items():
+        gap: dict[str, float | None] = {"auroc": None}
+        for metric in ("fnr", "calibration_in_the_large"):
+            values = [g[metric] for g in groups if g["n"] >= min_group and g[metric] is not None]
+            gap[metric] = float(max(values) - min(values)) if len(values) >= 2 else None
+        reports.append({"attribute": attribute, "groups": groups, "largest_gap": gap})
+    return reports
+
+
 def federated_card(result: FederationResult) -> ModelCard:
     """The HTI-1 model card of a federated readmission model."""
     sites = sorted(result.sites)
@@ -85,7 +101,7 @@ def federated_card(result: FederationResult) -> ModelCard:
             "Readmissions to other hospitals are not seen",
         ],
         metrics=metrics,
-        subgroups=[{"attribute": "pooled", "groups": pooled.get("subgroups", {})}],
+        subgroups=card_subgroups(pooled),
         training_data={
             "source": "the CarePilot unified record at each participating site",
             "training_mode": "federated",
