@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 
 from flwr.app import Context, Message
@@ -35,7 +34,6 @@ def simulate(
         backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": {"num_cpus": 1}},
         verbose_logging=False,
     )
-    logging.getLogger("flwr").setLevel(logging.WARNING)
     if not results:
         raise ModelError("the federated simulation ended without a result (see the Flower log above)")
     return results[0]

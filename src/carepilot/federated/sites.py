@@ -24,7 +24,6 @@ import pandas as pd
 from carepilot.domain.consent import ConsentDirectory, ConsentScope
 from carepilot.errors import InputError
 from carepilot.features.population import iter_profiles, readmission_frame
-from carepilot.features.readmission import FEATURES
 
 EXCLUDING_SCOPES = (ConsentScope.TRAINING, ConsentScope.SHARING)
 SITE_SYSTEM = "http://carepilot.example.org/fhir/sid/organization"
@@ -94,13 +93,6 @@ def store_frame(database_url: str) -> tuple[pd.DataFrame, Any]:
     db = open_database(database_url)
     frame = readmission_frame(list(iter_profiles(SqlRecordRepository(db))))
     return frame, SqlConsentDirectory(db)
-
-
-def features_present(frame: pd.DataFrame) -> None:
-    """Refuse a frame that lacks the model's feature columns."""
-    missing = [f for f in FEATURES if f not in frame.columns]
-    if missing:
-        raise InputError(f"the site's examples lack feature column(s) {missing}")
 
 
 # ------------------------------------------------------------------------------------------- test bed
