@@ -14,6 +14,7 @@ from carepilot.cli import (
     cohorts,
     demo,
     effects,
+    federate,
     insights,
     models,
     monitor,
@@ -77,6 +78,7 @@ nudges.register(app)
 retrain.register(app)
 audit.register(app)
 bench.register(app)
+federate.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,78 @@
+"""An in-process ``Grid``: the server's messages go straight to each site's ``ClientApp`` in this process.
+
+Same ServerApp phases and ClientApp handlers as the gRPC deployment and Flower's simulation, without starting
+Ray or sockets: the unit tests use it (milliseconds instead of a minute of Ray start-up on two shared cores), and
+so can the benchmark. It is a stand-in for transport only; nothing about what is sent changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from uuid import uuid4
+
+from flwr.app import Context, Message, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.common.constant import SUPERLINK_NODE_ID
+from flwr.serverapp import Grid
+from flwr.supercore.task_identity import TaskIdentity
+
+from carepilot.federated.client import SiteRuntime, make_client_app
+from carepilot.federated.server import FederationPlan, FederationResult, RecordingGrid, federate
+
+
+class LocalGrid(Grid):
+    """Delivers each message to the destination node's ClientApp synchronously and keeps the replies."""
+
+    def __init__(self, app: ClientApp, node_configs: Sequence[dict[str, Any]]) -> None:
+        self.app = app
+        self.contexts = {
+            i + 1: Context(run_id=1, node_id=i + 1, node_config=cfg, state=RecordDict(), run_config={})
+            for i, cfg in enumerate(node_configs)
+        }
+        self._pending: dict[str, Message] = {}
+        self._run: Any = None
+
+    def set_run(self, run: Any) -> None:
+        self._run = run
+
+    @property
+    def run(self) -> Any:
+        return self._run
+
+    def create_message(
+        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
+    ) -> Message:
+        return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return list(self.contexts)
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        ids = []
+        for message in messages:
+            message.metadata.__dict__["_message_id"] = str(uuid4())
+            self._pending[message.metadata.message_id] = self.app(message, self.contexts[message.metadata.dst_node_id])
+            ids.append(message.metadata.message_id)
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return [self._pending.pop(i) for i in list(message_ids) if i in self._pending]
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        return self.pull_messages(self.push_messages(messages))
+
+
+def run_local(
+    sites: Sequence[SiteRuntime], plan: FederationPlan, on_reply: Callable[[Message], None] | None = None
+) -> FederationResult:
+    """Run every phase with the sites' ClientApps called in this process."""
+    app = make_client_app(lambda ctx: sites[int(ctx.node_config["partition-id"])])
+    grid = LocalGrid(app, [{"partition-id": i} for i in range(len(sites))])
+    # Messages take their run and sender from the process's task identity, which Flower's runtimes set.
+    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
+    try:
+        return federate(RecordingGrid(grid, on_reply), plan)
+    finally:
+        TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
