@@ -16,6 +16,8 @@ from carepilot.federated.publish import register
 from carepilot.federated.server import FederationPlan
 from carepilot.federated.sites import site_data, store_frame
 from carepilot.models.registry import ModelRegistry
+from carepilot.store import audit
+from carepilot.store.db import open_database
 from tests.cli import run, run_json
 
 pytestmark = pytest.mark.slow
@@ -65,11 +67,10 @@ def test_the_multi_process_run_completes_on_loopback_and_audits_each_site(sites_
     assert result["pooled"]["n"] == sum(site["n"] for site in result["sites"].values()) > 0
     assert 0.0 <= result["pooled"]["auroc"] <= 1.0
     assert ModelRegistry(tmp_path / "models").record("readmission").metadata["training_mode"] == "federated"
-    for home in homes:
-        actions = [
-            orjson.loads(line)["action"] for line in (home / "audit" / "federated.jsonl").read_bytes().splitlines()
-        ]
-        assert actions.count("federated_train") >= 2
+    for home in homes:  # each site's rounds are in its own hash-chained audit trail
+        db = open_database(f"sqlite:///{home / 'carepilot.db'}")
+        actions = [entry["action"] for entry in audit.entries(db)]
+        assert actions.count("federated_train") >= 2 and audit.verify(db).intact
     print(f"multi-process federated run: {elapsed:.1f} s")  # reported in docs/federated.md
 
 

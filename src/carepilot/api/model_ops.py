@@ -21,6 +21,7 @@ from carepilot.learning.governance import Governance, ModelEventRepository, Perm
 from carepilot.learning.inputs import monitor_model, validated_metrics
 from carepilot.models.registry import ModelRegistry
 from carepilot.security.principal import Principal, Role
+from carepilot.store.audit import SqlAuditSink
 from carepilot.web.charts import Band, line_chart
 
 router = APIRouter(prefix="/dashboard/models", tags=["model operations"], include_in_schema=False)
@@ -134,7 +135,7 @@ def approval_action(
             status_code=403,
         )
     registry = _registry(settings, name)
-    gov = Governance(registry, ModelEventRepository(services.db))
+    gov = Governance(registry, ModelEventRepository(services.db), audit=SqlAuditSink(services.db))
     acting = principal if principal is not None else owner(by or "")
     try:
         if action == "approve":

@@ -77,8 +77,8 @@ monitor.register(app)
 nudges.register(app)
 retrain.register(app)
 audit.register(app)
-bench.register(app)
 federate.register(app)
+bench.register(app)
 
 
 def main() -> None:

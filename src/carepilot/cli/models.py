@@ -55,11 +55,12 @@ def list_models(
 
 def _governance() -> tuple[Governance, ModelRegistry]:
     from carepilot.bootstrap import open_store
+    from carepilot.store.audit import SqlAuditSink
 
     s = settings()
     db, _ = open_store(s)
     registry = ModelRegistry(s.models_dir)
-    return Governance(registry, ModelEventRepository(db)), registry
+    return Governance(registry, ModelEventRepository(db), audit=SqlAuditSink(db)), registry
 
 
 @models_app.command("approve")

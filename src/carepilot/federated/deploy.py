@@ -25,10 +25,11 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from carepilot.errors import InputError, ModelError
-from carepilot.federated.audit import JsonlAuditSink
 from carepilot.federated.client import SiteRuntime, make_client_app
 from carepilot.federated.server import FederationPlan, PrivacyPlan, RecordingGrid, federate
 from carepilot.federated.sites import site_data, store_frame
+from carepilot.store.audit import SqlAuditSink
+from carepilot.store.db import open_database
 
 APP_NAME = "carepilot-federated"
 
@@ -52,7 +53,8 @@ def load_site(context: Context) -> SiteRuntime:
     home = Path(str(cfg.get("home") or (store if "://" not in store else ".")))
     frame, consent = cached_store_frame(store_url(store), home / "federated")
     data = site_data(name, frame, consent)
-    return SiteRuntime(name, data, JsonlAuditSink(home / "audit" / "federated.jsonl"))
+    # Every round is audited in the site's own hash-chained audit trail.
+    return SiteRuntime(name, data, SqlAuditSink(open_database(store_url(store))))
 
 
 def cached_store_frame(url: str, cache_dir: Path) -> tuple[pd.DataFrame, Any]:
@@ -62,7 +64,6 @@ def cached_store_frame(url: str, cache_dir: Path) -> tuple[pd.DataFrame, Any]:
     rebuild every patient's profile. The cache never leaves the site's home folder; consent is re-read each time.
     """
     from carepilot.store.consent import SqlConsentDirectory
-    from carepilot.store.db import open_database
 
     path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if path is None or not path.is_file():

@@ -30,6 +30,8 @@ from carepilot.knowledge.pgx.catalog import cached_catalog
 from carepilot.knowledge.pgx.insights import evaluate
 from carepilot.knowledge.safety import safety_insights
 from carepilot.knowledge.warfarin import warfarin_dose_insight
+from carepilot.learning.outcomes import OutcomeRepository
+from carepilot.learning.serving import PredictionLoggingProvider
 from carepilot.models.registry import ModelRegistry
 from carepilot.store.db import Database
 from carepilot.store.readings import ReadingRepository
@@ -135,7 +137,7 @@ def default_providers(settings: Settings) -> list[InsightProvider]:
         return opened[0]
 
     return [
-        ReadmissionRiskProvider(registry),
+        PredictionLoggingProvider(ReadmissionRiskProvider(registry), OutcomeRepository(database())),
         DeteriorationRiskProvider(registry, StoredReadings(lambda: ReadingRepository(database()))),
         ProgressionRiskProvider(registry),
         TreatmentOptionsProvider(registry, "diabetes-addon"),
