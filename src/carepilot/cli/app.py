@@ -13,6 +13,7 @@ from carepilot.cli import (
     demo,
     effects,
     insights,
+    link,
     models,
     monitor,
     oncology,
@@ -59,6 +60,7 @@ app = typer.Typer(
 demo.register(app)
 synth.register(app)
 records.register(app)
+link.register(app)
 insights.register(app)
 models.register(app)
 serve.register(app)
