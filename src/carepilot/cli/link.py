@@ -11,7 +11,7 @@ from rich.table import Table
 from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, print_json, settings
 from carepilot.errors import InputError
-from carepilot.ingest.linkage import Thresholds, link_records, records_frame
+from carepilot.ingest.linkage import LOWER_WEIGHT, UPPER_WEIGHT, Thresholds, link_records, records_frame
 from carepilot.store.links import LinkRepository
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -30,8 +30,8 @@ def register(app: typer.Typer) -> None:
 
 def link(
     ctx: typer.Context,
-    upper: Annotated[float, typer.Option("--upper", help="Match weight at or above which pairs link.")] = 8.0,
-    lower: Annotated[float, typer.Option("--lower", help="Match weight from which pairs go to review.")] = 2.0,
+    upper: Annotated[float, typer.Option("--upper", help="Match weight at or above which pairs link.")] = UPPER_WEIGHT,
+    lower: Annotated[float, typer.Option("--lower", help="Match weight from which pairs go to review.")] = LOWER_WEIGHT,
     json_out: JsonFlag = False,
 ) -> None:
     """Train the linkage model on the store's Patients, link, queue the uncertain pairs."""

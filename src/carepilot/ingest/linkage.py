@@ -33,7 +33,7 @@ from carepilot.ingest.linkage_model import RECORD_COLUMNS, comparable_fields, li
 log = logging.getLogger(__name__)
 
 GOLDEN_NAMESPACE = uuid.UUID("6f1c9d2e-5b0a-4c39-9d7e-1a2b3c4d5e6f")
-UPPER_WEIGHT = 8.0  # log2 Bayes factor: auto-link at or above
+UPPER_WEIGHT = 6.0  # log2 Bayes factor: auto-link at or above
 LOWER_WEIGHT = 2.0  # review between LOWER and UPPER; below, no link
 
 
