@@ -12,6 +12,7 @@ from carepilot.cli import (
     bench,
     demo,
     effects,
+    export,
     insights,
     link,
     models,
@@ -19,6 +20,7 @@ from carepilot.cli import (
     oncology,
     pgx,
     records,
+    score,
     serve,
     synth,
     views,
@@ -62,9 +64,11 @@ synth.register(app)
 records.register(app)
 link.register(app)
 insights.register(app)
+score.register(app)
 models.register(app)
 serve.register(app)
 views.register(app)
+export.register(app)
 pgx.register(app)
 warfarin.register(app)
 oncology.register(app)

@@ -27,6 +27,7 @@ import orjson
 import pandas as pd
 
 from carepilot.config import Settings
+from carepilot.domain.consent import ConsentDirectory, ConsentScope
 from carepilot.domain.insight import Insight
 from carepilot.domain.profile import PatientProfile
 from carepilot.errors import InputError
@@ -320,3 +321,10 @@ def chunks(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
     for start in range(0, len(frame), max(1, size)):
         yield frame.iloc[start : start + size]
 
+
+
+def consented(population: pd.DataFrame, consent: ConsentDirectory) -> tuple[pd.DataFrame, int]:
+    """The patients who allow decision support, and how many were left out."""
+    keep = [consent.allows(str(pid), ConsentScope.DECISION_SUPPORT) for pid in population["patient_id"]]
+    kept = population[keep].reset_index(drop=True)
+    return kept, len(population) - len(kept)
