@@ -146,7 +146,9 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         "Insights are computed for every row"
     )
     if largest < TARGET_PATIENTS:
-        notes.append(f"largest size {largest} is below the target's {TARGET_PATIENTS}: run with -o sizes=10000,50000,100000")
+        notes.append(
+            f"largest size {largest} is below the target's {TARGET_PATIENTS}: run with -o sizes=10000,50000,100000"
+        )
     metrics: dict[str, Any] = {
         "patients": largest,
         "seconds": best["seconds"],

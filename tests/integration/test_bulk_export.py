@@ -15,7 +15,9 @@ def consent(pid, purposes):
         "resourceType": "Consent",
         "id": f"consent-{pid}",
         "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": {"reference": f"Patient/{pid}"},
         "dateTime": "2026-01-01",
@@ -46,11 +48,11 @@ def seed_store(tmp_path, consents=()):
 
 
 def stored(home):
-    from carepilot.config import Settings
-    from carepilot.store.db import open_database
     from sqlalchemy import select
 
+    from carepilot.config import Settings
     from carepilot.store import tables as t
+    from carepilot.store.db import open_database
 
     db = open_database(Settings(home=home).resolved_database_url)
     with db.read() as conn:

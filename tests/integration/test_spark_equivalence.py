@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carepilot.config import Settings
 from carepilot.features.readmission import FEATURES
 from carepilot.ingest.pipeline import Ingestor
 from carepilot.ingest.readers import discover

@@ -62,7 +62,9 @@ def test_fields_only_one_source_carries_are_not_compared():
 
 
 def scored(rows):
-    return pd.DataFrame(rows, columns=["left_id", "right_id", "left_source", "right_source", "match_weight", "match_probability"])
+    return pd.DataFrame(
+        rows, columns=["left_id", "right_id", "left_source", "right_source", "match_weight", "match_probability"]
+    )
 
 
 def test_pairs_are_linked_queued_or_left_by_the_thresholds():

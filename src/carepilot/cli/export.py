@@ -38,7 +38,9 @@ def export(
     db, _ = open_store(settings())
     excluded = with_linked_records(db, SqlConsentDirectory(db).opted_out(ConsentScope.SHARING))
     request = "$export" + (f"?_type={','.join(wanted)}" if wanted else "") + (f"&_since={since}" if since else "")
-    result = export_bulk(db, out, types=wanted, since=when, excluded=excluded, request=request.replace("$export&", "$export?"))
+    result = export_bulk(
+        db, out, types=wanted, since=when, excluded=excluded, request=request.replace("$export&", "$export?")
+    )
     if json_out:
         print_json({**result.manifest, "excluded_patients": result.excluded_patients})
         return

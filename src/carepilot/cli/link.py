@@ -94,6 +94,9 @@ def review(
         table.add_column(col)
     for i in items:
         table.add_row(
-            i["pair"], f"{i['left_source']} / {i['right_source']}", f"{i['match_weight']:.1f}", f"{i['match_probability']:.3f}"
+            i["pair"],
+            f"{i['left_source']} / {i['right_source']}",
+            f"{i['match_weight']:.1f}",
+            f"{i['match_probability']:.3f}",
         )
     console.print(table)

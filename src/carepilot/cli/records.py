@@ -222,7 +222,10 @@ def render_person(person: dict[str, Any]) -> None:
     for r in person["records"]:
         p = r["match_probability"]
         table.add_row(
-            r["patient_id"], r["source"] or "-", f"{p:.3f}" if p is not None else "-", r["status"],
+            r["patient_id"],
+            r["source"] or "-",
+            f"{p:.3f}" if p is not None else "-",
+            r["status"],
             str(counts.get(r["patient_id"], 0)),
         )
     console.print(table)

@@ -145,9 +145,7 @@ def one_to_one(pairs: pd.DataFrame) -> pd.Series:
     return keep
 
 
-def decide(
-    pairs: pd.DataFrame, thresholds: Thresholds, decisions: Mapping[str, str] | None = None
-) -> pd.DataFrame:
+def decide(pairs: pd.DataFrame, thresholds: Thresholds, decisions: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Add ``decision`` (auto, review, reviewed, rejected, none) to scored pairs.
 
     ``decisions`` maps a pair key to a reviewer's ``accepted`` or ``rejected``; a reviewer's word wins over the

@@ -22,7 +22,6 @@ from carepilot.errors import InputError
 from carepilot.features.readmission import FEATURES
 from carepilot.learning.scoring import (
     INSIGHT_COLUMNS,
-    SCORE_COLUMNS,
     ScoringJob,
     ScoringOutput,
     chunks,
@@ -174,7 +173,9 @@ def spark_schema(dtypes: dict[str, str]) -> Any:
     return StructType([StructField(c, kinds.get(d, StringType()), True) for c, d in dtypes.items()])
 
 
-def _apply(fn: PartitionFn, job: ScoringJob, dtypes: dict[str, str], batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _apply(
+    fn: PartitionFn, job: ScoringJob, dtypes: dict[str, str], batches: Iterator[pd.DataFrame]
+) -> Iterator[pd.DataFrame]:
     """mapInPandas body: run the partition function on each Arrow batch, in the schema's column order."""
     for batch in batches:
         out = fn(batch, job)
@@ -207,17 +208,16 @@ def run_spark(population: pd.DataFrame, job: ScoringJob, spark: Any, partitions:
         insights = stage(upstream, source[1], INSIGHT_DTYPES).toPandas()
     seconds["insights"] = time.perf_counter() - t
     t = time.perf_counter()
-    views = {
-        name: stage(frame, partial(_view_fn, name=name), view_dtypes(job, name)).toPandas() for name in job.views
-    }
+    views = {name: stage(frame, partial(_view_fn, name=name), view_dtypes(job, name)).toPandas() for name in job.views}
     seconds["views"] = time.perf_counter() - t
     features_df.unpersist()
     frame.unpersist()
     return _finish(job, population, features, scores, insights, views, "spark", seconds)
 
 
-def run_features_frame(features: pd.DataFrame, job: ScoringJob, engine: str, spark: Any = None,
-                       partitions: int = 4, chunk_size: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_features_frame(
+    features: pd.DataFrame, job: ScoringJob, engine: str, spark: Any = None, partitions: int = 4, chunk_size: int = 2000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Models and risk Insights over ready feature rows (the bench's scaled populations); returns scores, insights."""
     if engine == "local":
         scores = pd.concat([score_partition(p, job) for p in chunks(features, chunk_size)], ignore_index=True)

@@ -165,9 +165,7 @@ def feature_partition(population: pd.DataFrame, job: ScoringJob) -> pd.DataFrame
             continue
         index, features = risk_features(profile)
         rows.append({"patient_id": str(pid), "index_time": index.isoformat(), **features})
-    return pd.DataFrame(rows, columns=["patient_id", "index_time", *FEATURES]).astype(
-        {f: "float64" for f in FEATURES}
-    )
+    return pd.DataFrame(rows, columns=["patient_id", "index_time", *FEATURES]).astype({f: "float64" for f in FEATURES})
 
 
 def score_partition(features: pd.DataFrame, job: ScoringJob) -> pd.DataFrame:
@@ -320,7 +318,6 @@ def chunks(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
     """Consecutive row slices of at most ``size`` rows."""
     for start in range(0, len(frame), max(1, size)):
         yield frame.iloc[start : start + size]
-
 
 
 def consented(population: pd.DataFrame, consent: ConsentDirectory) -> tuple[pd.DataFrame, int]:

@@ -72,9 +72,15 @@ def risk_insight(
         interval = Interval(float(min(lo[0], risk)), float(max(hi[0], risk)), model.interval_level)
     factors = explain_patient(model, row, catalog, top=top)
     return assemble_risk_insight(
-        risk, interval, factors, patient_id=patient_id, as_of=as_of, info=info,
-        max_interval_width=max_interval_width, high_risk=high_risk,
-    )  # fmt: skip
+        risk,
+        interval,
+        factors,
+        patient_id=patient_id,
+        as_of=as_of,
+        info=info,
+        max_interval_width=max_interval_width,
+        high_risk=high_risk,
+    )
 
 
 def risk_insights(
@@ -113,9 +119,15 @@ def risk_insights(
         factors = factors_from_shap(phi.iloc[i], risk, rows.iloc[i], catalog, top)
         out.append(
             assemble_risk_insight(
-                risk, interval, factors, patient_id=pid, as_of=as_of, info=info,
-                max_interval_width=max_interval_width, high_risk=high_risk,
-            )  # fmt: skip
+                risk,
+                interval,
+                factors,
+                patient_id=pid,
+                as_of=as_of,
+                info=info,
+                max_interval_width=max_interval_width,
+                high_risk=high_risk,
+            )
         )
     return out
 
