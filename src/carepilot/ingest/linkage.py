@@ -63,7 +63,7 @@ class LinkageResult:
     def links(self) -> set[tuple[str, str]]:
         """Every linked pair (auto or reviewed), each as a sorted tuple of patient ids."""
         kept = self.pairs[self.pairs["decision"].isin(["auto", "reviewed"])]
-        return {tuple(sorted(p)) for p in zip(kept["left_id"], kept["right_id"], strict=True)}  # type: ignore[misc]
+        return {(min(a, b), max(a, b)) for a, b in zip(kept["left_id"], kept["right_id"], strict=True)}
 
     def review_queue(self) -> pd.DataFrame:
         """Pairs waiting for a reviewer."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
@@ -194,7 +194,9 @@ def comparable_fields(records: Any) -> set[str]:
     return out
 
 
-def linkage_settings(link_type: str = "link_only", fields: set[str] | None = None) -> SettingsCreator:
+def linkage_settings(
+    link_type: Literal["link_only", "link_and_dedupe", "dedupe_only"] = "link_only", fields: set[str] | None = None
+) -> SettingsCreator:
     """The Splink model: comparisons and blocking (parameters are estimated per run, see ``linkage.py``).
 
     ``fields`` names the optional fields (postcode, phone) to compare; default all.

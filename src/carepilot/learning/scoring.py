@@ -222,7 +222,7 @@ def risk_insight_partition(features: pd.DataFrame, job: ScoringJob) -> pd.DataFr
 
     Patients the model declines (out of distribution) get no Insight here, as in the InsightService."""
     catalog = readmission_catalog()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model in job.models:
         info = RiskModelInfo(
             model_id=model.name,
@@ -250,7 +250,7 @@ def insight_partition(population: pd.DataFrame, job: ScoringJob) -> pd.DataFrame
 
     assert job.settings is not None  # checked by ScoringJob
     service = InsightService(default_providers(job.settings))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pid, cell in zip(population["patient_id"], population["resources"], strict=True):
         profile = profile_of(str(pid), resources_of(cell), job.as_of)
         if profile is None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import select
 
@@ -71,7 +72,7 @@ def export_bulk(
     if since is not None:
         query = query.where(t.resources.c.ingested_at >= since)
     counts: dict[str, int] = {}
-    handles = {}
+    handles: dict[str, TextIO] = {}
     try:
         with db.read() as conn:
             for rtype, rid, pid, content in conn.execute(query):
