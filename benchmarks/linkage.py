@@ -53,7 +53,7 @@ def _deterministic(records: pd.DataFrame) -> set[tuple[str, str]]:
     ehr = records[records["source"] == "ehr"].dropna(subset=keys)
     lab = records[records["source"] == "lab"].dropna(subset=keys)
     merged = ehr.merge(lab, on=keys, suffixes=("_l", "_r"))
-    return {tuple(sorted(p)) for p in zip(merged["unique_id_l"], merged["unique_id_r"], strict=True)}  # type: ignore[misc]
+    return {(min(a, b), max(a, b)) for a, b in zip(merged["unique_id_l"], merged["unique_id_r"], strict=True)}
 
 
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:

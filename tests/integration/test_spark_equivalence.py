@@ -29,7 +29,7 @@ def spark():
 @pytest.fixture(scope="module")
 def population(tmp_path_factory):
     base = tmp_path_factory.mktemp("spark-equivalence")
-    generate(SynthOptions(patients=40, seed=9, out=base / "population", format="ndjson", streams=False))
+    generate(SynthOptions(patients=25, seed=9, out=base / "population", format="ndjson", streams=False))
     db = open_database(f"sqlite:///{base / 'store.db'}")
     repo = SqlRecordRepository(db)
     for source in ("ehr", "lab"):
@@ -57,7 +57,7 @@ def sorted_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_views_features_and_scores_are_identical_on_local_and_spark(population, job, spark):
     local = run_local(population, job, chunk_size=7)
-    distributed = run_spark(population, job, spark, partitions=3)
+    distributed = run_spark(population, job, spark, partitions=2)
     assert local.patients == distributed.patients == len(population)
     for name in FEATURE_VIEWS:
         assert len(local.views[name]) > 0
