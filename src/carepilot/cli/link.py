@@ -11,7 +11,14 @@ from rich.table import Table
 from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, print_json, settings
 from carepilot.errors import InputError
-from carepilot.ingest.linkage import LOWER_WEIGHT, UPPER_WEIGHT, Thresholds, link_records, records_frame
+from carepilot.ingest.linkage import (
+    LOWER_WEIGHT,
+    UPPER_WEIGHT,
+    Thresholds,
+    link_records,
+    records_frame,
+    spark_api,
+)
 from carepilot.store.links import LinkRepository
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -32,6 +39,7 @@ def link(
     ctx: typer.Context,
     upper: Annotated[float, typer.Option("--upper", help="Match weight at or above which pairs link.")] = UPPER_WEIGHT,
     lower: Annotated[float, typer.Option("--lower", help="Match weight from which pairs go to review.")] = LOWER_WEIGHT,
+    backend: Annotated[str, typer.Option("--backend", help="duckdb (in process) or spark (local mode).")] = "duckdb",
     json_out: JsonFlag = False,
 ) -> None:
     """Train the linkage model on the store's Patients, link, queue the uncertain pairs."""
@@ -42,7 +50,19 @@ def link(
     records = records_frame(links.patient_resources())
     if records.empty:
         raise InputError("the store holds no Patient resources; run carepilot ingest first")
-    result = link_records(records, thresholds=Thresholds(upper=upper, lower=lower), decisions=links.decisions())
+    if backend not in ("duckdb", "spark"):
+        raise InputError(f"--backend must be duckdb or spark, not {backend!r}")
+    thresholds = Thresholds(upper=upper, lower=lower)
+    if backend == "spark":
+        from carepilot.learning.batch import spark_session
+
+        spark = spark_session()
+        try:
+            result = link_records(records, thresholds=thresholds, decisions=links.decisions(), db_api=spark_api(spark))
+        finally:
+            spark.stop()
+    else:
+        result = link_records(records, thresholds=thresholds, decisions=links.decisions())
     run_id = str(uuid.uuid4())
     queued = links.save_run(run_id, result.persons, result.pairs)
     summary = {
@@ -54,6 +74,7 @@ def link(
         "persons_with_several_records": int(result.persons["golden_id"].nunique()),
         "review_queue": len(result.review_queue()),
         "newly_queued": queued,
+        "backend": backend,
         "upper_weight": upper,
         "lower_weight": lower,
         "seconds": round(result.seconds, 2),

@@ -89,6 +89,17 @@ def duckdb_api() -> Any:
     return DuckDBAPI()
 
 
+def spark_api(spark: Any) -> Any:
+    """Splink's Spark backend on a session started with Splink's similarity-function jar (``spark_session``)."""
+    import tempfile
+
+    from splink import SparkAPI
+
+    # Splink breaks long Spark lineages with checkpoints, which need a folder.
+    spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="carepilot-splink-"))
+    return SparkAPI(spark_session=spark)
+
+
 def train_and_predict(
     records: pd.DataFrame, db_api: Any, *, seed: int = 1, min_weight: float = -5.0
 ) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -141,8 +141,13 @@ def _finish(
 
 
 def spark_session(cores: int = 2, shuffle_partitions: int = 4, memory: str = "2g") -> Any:
-    """A local-mode SparkSession whose Python workers run this interpreter with this package importable."""
+    """A local-mode SparkSession whose Python workers run this interpreter with this package importable.
+
+    Splink's jar of string-similarity functions (shipped inside the splink package, nothing is downloaded) is on
+    the class path, so record linkage can run on the same session.
+    """
     from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
 
     package_root = str(Path(__file__).resolve().parents[2])
     worker_path = os.pathsep.join(p for p in (package_root, *sys.path) if p)
@@ -159,6 +164,7 @@ def spark_session(cores: int = 2, shuffle_partitions: int = 4, memory: str = "2g
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.jars", similarity_jar_location())
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
