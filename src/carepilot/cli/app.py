@@ -14,8 +14,10 @@ from carepilot.cli import (
     cohorts,
     demo,
     effects,
+    export,
     federate,
     insights,
+    link,
     models,
     monitor,
     nudges,
@@ -23,6 +25,7 @@ from carepilot.cli import (
     pgx,
     records,
     retrain,
+    score,
     serve,
     synth,
     views,
@@ -64,11 +67,14 @@ app = typer.Typer(
 demo.register(app)
 synth.register(app)
 records.register(app)
+link.register(app)
 insights.register(app)
 cohorts.register(app)
+score.register(app)
 models.register(app)
 serve.register(app)
 views.register(app)
+export.register(app)
 pgx.register(app)
 warfarin.register(app)
 oncology.register(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -24,7 +24,8 @@ from carepilot.ingest.quality import build_report
 from carepilot.ingest.quarantine import retry
 from carepilot.ingest.readers import discover
 from carepilot.ingest.times import parse_datetime
-from carepilot.store.profiles import load_profile
+from carepilot.store.links import LinkRepository
+from carepilot.store.profiles import load_profile, person_record
 from carepilot.store.quality import quality_counts
 
 quarantine_app = typer.Typer(help="Inspect and re-try records that failed validation.", no_args_is_help=True)
@@ -202,10 +203,42 @@ def profile(
     db, repo = open_store(settings())
     prof = load_profile(repo, patient_id, when)
     record_cli_access(db, "read", f"Patient/{patient_id}", patient_id=patient_id, reason="profile")
+    person = person_record(repo, LinkRepository(db), patient_id, when)
     if json_out:
-        print_json(profile_document(prof))
+        doc = profile_document(prof)
+        if person is not None:
+            doc["person"] = person
+        print_json(doc)
         return
     render_profile(prof)
+    if person is not None:
+        render_person(person)
+
+
+def render_person(person: dict[str, Any]) -> None:
+    """The golden record: the person's records in each source, merged identifiers, observations per source."""
+    table = Table(title=f"person {person['golden_id']}: records linked across sources")
+    for col in ("patient id", "source", "match probability", "status", "observations"):
+        table.add_column(col)
+    counts: dict[str, int] = {}
+    for o in person["observations"]:
+        counts[o["patient_id"]] = counts.get(o["patient_id"], 0) + 1
+    for r in person["records"]:
+        p = r["match_probability"]
+        table.add_row(
+            r["patient_id"],
+            r["source"] or "-",
+            f"{p:.3f}" if p is not None else "-",
+            r["status"],
+            str(counts.get(r["patient_id"], 0)),
+        )
+    console.print(table)
+    ids = Table(title="identifiers (merged)")
+    for col in ("system", "value", "source"):
+        ids.add_column(col)
+    for i in person["identifiers"]:
+        ids.add_row(i["system"], i["value"], i["source"] or "-")
+    console.print(ids)
 
 
 def profile_document(prof: PatientProfile) -> dict[str, object]:

@@ -140,9 +140,16 @@ def explain_patient(
     """The top factors raising, then lowering, this patient's risk, as signed clinical phrases."""
     if len(row) != 1:
         raise InputError(f"explain one patient at a time; got {len(row)} rows")
-    catalog = catalog or {}
     phi = shap_log_odds(model, row).iloc[0]
     risk = float(model.predict_proba(row)[0, 1])
+    return factors_from_shap(phi, risk, row.iloc[0], catalog, top)
+
+
+def factors_from_shap(
+    phi: pd.Series, risk: float, values: pd.Series, catalog: FeatureCatalog | None = None, top: int = 3
+) -> tuple[Factor, ...]:
+    """Signed clinical phrases from one patient's SHAP values (log-odds) and risk; shared by batch scoring."""
+    catalog = catalog or {}
     base = logit(np.clip(risk, _EPS, 1 - _EPS))
     factors: list[Factor] = []
     for name, value in phi.items():
@@ -150,7 +157,7 @@ def explain_patient(
             continue
         points = 100.0 * (risk - float(expit(base - value)))
         info = catalog.get(str(name)) or _default_info(str(name))
-        described = info.describe(row.iloc[0][name])
+        described = info.describe(values[name])
         factors.append(
             Factor(
                 label=info.label,

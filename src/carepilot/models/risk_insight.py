@@ -11,6 +11,7 @@ Rules, in order:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +29,7 @@ from carepilot.domain.insight import (
     Source,
 )
 from carepilot.errors import InputError
-from carepilot.models.explain import FeatureCatalog, explain_patient
+from carepilot.models.explain import FeatureCatalog, explain_patient, factors_from_shap, shap_log_odds
 from carepilot.models.risk import RiskClassifier
 
 
@@ -70,6 +71,79 @@ def risk_insight(
         lo, hi = model.predict_interval(row)
         interval = Interval(float(min(lo[0], risk)), float(max(hi[0], risk)), model.interval_level)
     factors = explain_patient(model, row, catalog, top=top)
+    return assemble_risk_insight(
+        risk,
+        interval,
+        factors,
+        patient_id=patient_id,
+        as_of=as_of,
+        info=info,
+        max_interval_width=max_interval_width,
+        high_risk=high_risk,
+    )
+
+
+def risk_insights(
+    model: RiskClassifier,
+    rows: pd.DataFrame,
+    patient_ids: Sequence[str],
+    *,
+    as_of: datetime,
+    info: RiskModelInfo,
+    catalog: FeatureCatalog | None = None,
+    max_interval_width: float = 0.2,
+    high_risk: float = 0.3,
+    top: int = 3,
+) -> list[Insight | Declined]:
+    """``risk_insight`` for many patients at once: the model, interval and SHAP calls are made once per batch."""
+    if len(rows) != len(patient_ids):
+        raise InputError(f"{len(rows)} feature rows for {len(patient_ids)} patients")
+    if rows.empty:
+        return []
+    engine = f"{info.model_id}@{info.version}"
+    ood = model.out_of_distribution(rows)
+    risks = model.predict_proba(rows)[:, 1]
+    lows = highs = None
+    if model.bootstrap_members_:
+        lows, highs = model.predict_interval(rows)
+    phi = shap_log_odds(model, rows)
+    out: list[Insight | Declined] = []
+    for i, pid in enumerate(patient_ids):
+        if ood[i].flagged:
+            out.append(Declined(pid, engine, "patient is unlike the training population: " + "; ".join(ood[i].reasons)))
+            continue
+        risk = float(risks[i])
+        interval = None
+        if lows is not None and highs is not None:
+            interval = Interval(float(min(lows[i], risk)), float(max(highs[i], risk)), model.interval_level)
+        factors = factors_from_shap(phi.iloc[i], risk, rows.iloc[i], catalog, top)
+        out.append(
+            assemble_risk_insight(
+                risk,
+                interval,
+                factors,
+                patient_id=pid,
+                as_of=as_of,
+                info=info,
+                max_interval_width=max_interval_width,
+                high_risk=high_risk,
+            )
+        )
+    return out
+
+
+def assemble_risk_insight(
+    risk: float,
+    interval: Interval | None,
+    factors: tuple[Factor, ...],
+    *,
+    patient_id: str,
+    as_of: datetime,
+    info: RiskModelInfo,
+    max_interval_width: float = 0.2,
+    high_risk: float = 0.3,
+) -> Insight:
+    """The RISK Insight from a probability, its interval and its explanation factors."""
     if not factors:
         # A model with no split on this patient's values (or a near-constant one) still owes an explanation.
         factors = (

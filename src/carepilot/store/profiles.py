@@ -18,6 +18,7 @@ from carepilot.domain.profile import (
     Problem,
 )
 from carepilot.ingest.times import as_utc
+from carepilot.store.links import LinkRepository, golden_record
 from carepilot.store.repository import ProfileRows, RecordRepository
 
 
@@ -32,6 +33,17 @@ def load_profile(repo: RecordRepository, patient_id: str, as_of: datetime | None
         NotFoundError: no patient with that id.
     """
     return profile_from_rows(repo.profile_rows(patient_id), patient_id, as_of)
+
+
+def person_record(
+    repo: RecordRepository, links: LinkRepository, patient_id: str, as_of: datetime | None = None
+) -> dict[str, Any] | None:
+    """The golden record of the person ``patient_id`` belongs to, with provenance; None when it is not linked."""
+    rows = links.person_of(patient_id)
+    if not rows:
+        return None
+    profiles = [(r["source"], load_profile(repo, r["patient_id"], as_of)) for r in rows]
+    return golden_record(rows, profiles)
 
 
 def profile_from_rows(rows: ProfileRows, patient_id: str, as_of: datetime | None = None) -> PatientProfile:

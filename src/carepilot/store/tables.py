@@ -423,3 +423,45 @@ audit_head = Table(
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+# -- population scale: identity links across sources, the review queue, batch risk scores -----------------------
+
+person_links = Table(
+    "person_links",
+    metadata,
+    Column("patient_id", String(ID), primary_key=True),
+    Column("golden_id", String(36), nullable=False, index=True),
+    Column("source", String(128)),
+    Column("match_probability", Float),
+    Column("status", String(16), nullable=False),  # auto | reviewed
+    Column("run_id", String(36), nullable=False),
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+)
+
+link_review = Table(
+    "link_review",
+    metadata,
+    Column("pair", String(2 * ID + 1), primary_key=True),  # "A:B" with A < B
+    Column("left_id", String(ID), nullable=False),
+    Column("right_id", String(ID), nullable=False),
+    Column("left_source", String(128)),
+    Column("right_source", String(128)),
+    Column("match_weight", Float),
+    Column("match_probability", Float),
+    Column("status", String(16), nullable=False, index=True),  # open | accepted | rejected
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_by", String(200)),
+)
+
+risk_scores = Table(
+    "risk_scores",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("patient_id", String(ID), primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("model_version", String(32), nullable=False),
+    Column("index_time", DateTime(timezone=True)),
+    Column("probability", Float, nullable=False),
+    Column("engine", String(16), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False, index=True),
+)
