@@ -105,3 +105,16 @@ def test_a_bad_since_date_or_a_used_folder_is_refused(tmp_path):
     run_json(home, "export", "--out", str(tmp_path / "y"))
     again = run(home, "export", "--out", str(tmp_path / "y"))
     assert again.exit_code == 2 and "empty folder" in again.stderr
+
+
+def test_a_deidentified_export_carries_no_names_identifiers_or_exact_birth_dates(tmp_path):
+    home = seed_store(tmp_path)
+    out = tmp_path / "export"
+    manifest = run_json(home, "export", "--out", str(out), "--deidentify", "--key-file", str(tmp_path / "k.key"))
+    text = "".join((out / f"{o['type']}.ndjson").read_text() for o in manifest["output"])
+    assert "Testperson" not in text and "MRN-p1" not in text and "1960-05-01" not in text
+    patients = [orjson.loads(line) for line in (out / "Patient.ndjson").read_text().splitlines()]
+    observations = [orjson.loads(line) for line in (out / "Observation.ndjson").read_text().splitlines()]
+    # References still line up: every observation points at an exported (pseudonymous) patient.
+    assert {o["subject"]["reference"] for o in observations} == {f"Patient/{p['id']}" for p in patients}
+    assert {p["id"] for p in patients}.isdisjoint({"p1", "p2", "p3"})

@@ -121,6 +121,20 @@ def _read_resources(path: Path) -> list[dict[str, object]]:
         raise UnreadableInputError(f"{path}: not readable as FHIR JSON or NDJSON ({exc})") from exc
 
 
+def deid_key(path: Path) -> bytes:
+    """The de-identification key kept in ``path`` (made, readable by its owner only, when absent)."""
+    if path.exists():
+        key = path.read_bytes().strip()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32).encode()
+        path.write_bytes(key)
+        path.chmod(0o600)
+    if len(key) < 16:
+        raise InputError(f"{path}: the key is shorter than 16 bytes")
+    return key
+
+
 def deidentify(
     in_dir: Annotated[Path, typer.Argument(help="Folder of FHIR .json / .ndjson (.gz) files.")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the de-identified files to.")],
@@ -136,15 +150,7 @@ def deidentify(
     if dates not in ("shift", "year"):
         raise InputError(f"--dates must be shift or year, got {dates!r}")
     key_path = key_file or settings().home / "deid.key"
-    if key_path.exists():
-        key = key_path.read_bytes().strip()
-    else:
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(32).encode()
-        key_path.write_bytes(key)
-        key_path.chmod(0o600)
-    if len(key) < 16:
-        raise InputError(f"{key_path}: the key is shorter than 16 bytes")
+    key = deid_key(key_path)
     options = DeidOptions(dates=dates)
     files = sorted(p for p in in_dir.rglob("*") if p.is_file() and (".json" in p.name or ".ndjson" in p.name))
     out.mkdir(parents=True, exist_ok=True)

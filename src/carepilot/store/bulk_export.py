@@ -10,12 +10,13 @@ source holds it).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+import orjson
 from sqlalchemy import select
 
 from carepilot.errors import InputError
@@ -58,8 +59,12 @@ def export_bulk(
     since: datetime | None = None,
     excluded: frozenset[str] = frozenset(),
     request: str = "$export",
+    transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> ExportResult:
-    """Write ``TYPE.ndjson`` files and ``manifest.json`` under ``out``; returns counts and the manifest."""
+    """Write ``TYPE.ndjson`` files and ``manifest.json`` under ``out``; returns counts and the manifest.
+
+    ``transform`` rewrites each resource before it is written (de-identification).
+    """
     if out.exists() and any(out.glob("*.ndjson")):
         raise InputError(f"{out} already holds NDJSON files; export into an empty folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +87,7 @@ def export_bulk(
                 handle = handles.get(rtype)
                 if handle is None:
                     handle = handles[rtype] = (out / f"{rtype}.ndjson").open("w", encoding="utf-8")
-                handle.write(content)
+                handle.write(content if transform is None else orjson.dumps(transform(orjson.loads(content))).decode())
                 handle.write("\n")
                 counts[rtype] = counts.get(rtype, 0) + 1
     finally:
