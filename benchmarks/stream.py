@@ -49,6 +49,7 @@ import orjson
 import pandas as pd
 
 from carepilot.bench import BenchReport, peak_rss_mb
+from carepilot.cli.serve import dev_access_token
 from carepilot.config import Settings
 from carepilot.errors import BenchmarkError
 from carepilot.monitoring.processor import PatientContext, StreamProcessor
@@ -286,7 +287,7 @@ def http_path(frame: pd.DataFrame, chunk_hours: float = 6.0) -> dict[str, Any]:
     bodies = _bodies(sample, chunk_hours)
     with tempfile.TemporaryDirectory(prefix="carepilot-bench-stream-") as tmp:
         home = Path(tmp) / "home"
-        settings = Settings(home=home)
+        settings = Settings(home=home, dev=True)  # the development issuer signs the device gateway's token
         _, repo = open_store(settings)
         bundle = {
             "resourceType": "Bundle",
@@ -296,7 +297,8 @@ def http_path(frame: pd.DataFrame, chunk_hours: float = 6.0) -> dict[str, Any]:
         (Path(tmp) / "patients.json").write_bytes(orjson.dumps(bundle))
         Ingestor(repo, "bench").ingest([Path(tmp) / "patients.json"])
         port = _free_port()
-        env = {**os.environ, "CAREPILOT_HOME": str(home)}
+        # A device gateway keeps one access token for its lifetime, so the server accepts a token more than once.
+        env = {**os.environ, "CAREPILOT_HOME": str(home), "CAREPILOT_DEV": "1", "CAREPILOT_SINGLE_USE_TOKENS": "false"}
         server = subprocess.Popen(
             [sys.executable, "-m", "carepilot", "serve", "--port", str(port), "--no-warm"],
             env=env,
@@ -319,7 +321,8 @@ def http_path(frame: pd.DataFrame, chunk_hours: float = 6.0) -> dict[str, Any]:
                 latencies: list[float] = []
                 alert_latencies: list[float] = []
                 accepted = alerts = 0
-                headers = {"Content-Type": "application/json"}
+                token = dev_access_token(settings, "system", base_url=base, lifetime_s=3600, subject="device-gateway")
+                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
                 started = time.perf_counter()
                 for pid, body, _ in bodies:
                     t0 = time.perf_counter()

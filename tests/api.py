@@ -24,6 +24,7 @@ class DevTokenAuth(httpx.Auth):
     def __init__(self, app: FastAPI, claims: dict) -> None:
         self.app = app
         self.claims = claims
+        self._sent: str | None = None
 
     def token(self, base: str) -> str:
         auth = self.app.state.auth
@@ -38,10 +39,10 @@ class DevTokenAuth(httpx.Auth):
         )
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if "authorization" not in request.headers:
-            request.headers["Authorization"] = (
-                f"Bearer {self.token(f'{request.url.scheme}://{request.url.netloc.decode()}')}"
-            )
+        # A header the test set itself is kept; ours (also copied onto a followed redirect) is renewed every time.
+        if request.headers.get("authorization") in (None, self._sent):
+            self._sent = f"Bearer {self.token(f'{request.url.scheme}://{request.url.netloc.decode()}')}"
+            request.headers["Authorization"] = self._sent
         yield request
 
 

@@ -10,6 +10,7 @@ from carepilot.api.app import create_app
 from carepilot.config import Settings
 from carepilot.models.registry import ModelRegistry
 from tests import cds_support as cs
+from tests.e2e.signin import sign_in
 from tests.e2e.test_dashboard import ARGS, CHROMIUM, no_raw_json, shot
 from tests.learning_support import build_store
 
@@ -49,6 +50,7 @@ def page(browser):
 
 def test_monitoring_page_shows_the_drift_alert_and_performance_chart(site, page):
     base, _, _ = site
+    sign_in(page, base, role="model_owner")
     page.goto(f"{base}/dashboard/models/readmission/monitoring", timeout=180_000)  # bootstrap intervals
     assert page.locator("h1").inner_text() == "Monitoring: readmission"
     assert "input drift" in page.inner_text("#alerts")
@@ -62,12 +64,12 @@ def test_monitoring_page_shows_the_drift_alert_and_performance_chart(site, page)
 
 def test_approval_page_approves_a_challenger_with_the_reason_recorded(site, page):
     base, settings, versions = site
+    sign_in(page, base, role="model_owner")
     page.goto(f"{base}/dashboard/models/readmission/approval", timeout=60_000)
     form = page.locator(f"#approve-{versions['pending']}")
     assert "AUROC 0.610 → 0.710" in page.inner_text("#versions")
     shot(page, "dashboard-model-approval.png")
     form.locator("input[name=reason]").fill("restores discrimination after the creatinine unit change")
-    form.locator("input[name=by]").fill("owner-1")
     form.locator("button[value=approve]").click()
     page.wait_for_url("**done=approve**", timeout=60_000)
     assert "creatinine unit change" in page.inner_text("#history")

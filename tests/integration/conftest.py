@@ -10,16 +10,16 @@ from sqlalchemy import text
 
 from carepilot.store.db import Database, open_database
 from carepilot.store.repository import SqlRecordRepository
-from carepilot.store.tables import metadata
 
 PG_URL = os.environ.get("CAREPILOT_TEST_DATABASE_URL")
 
 
 def _reset_postgres(url: str) -> None:
+    # The whole schema, so that tables, triggers and functions of any earlier revision go too.
     db = Database(url)
     with db.write() as conn:
-        metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
     db.dispose()
 
 

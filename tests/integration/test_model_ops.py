@@ -8,7 +8,6 @@ from carepilot.api.app import create_app
 from carepilot.config import Settings
 from carepilot.learning.governance import ModelEventRepository
 from carepilot.models.registry import ModelRegistry
-from carepilot.security.principal import Principal, Role
 from carepilot.store.db import open_database
 from tests.api import client_for
 from tests.cli import run, run_json
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    settings = Settings(home=tmp_path_factory.mktemp("ops") / "home")
+    settings = Settings(home=tmp_path_factory.mktemp("ops") / "home", dev=True)
     versions = build_store(settings)
     return settings, versions
 
@@ -50,17 +49,10 @@ def test_monitoring_page_shows_drift_performance_fairness_and_feedback(deployed)
 
 def test_approval_post_refuses_a_principal_who_is_not_a_model_owner(deployed):
     settings, versions = deployed
-    app = create_app(settings)
-
-    @app.middleware("http")
-    async def as_clinician(request, call_next):
-        request.state.principal = Principal("dr-9", Role.CLINICIAN)
-        return await call_next(request)
-
-    client = client_for(app, role="clinician")
+    client = client_for(create_app(settings), role="clinician")
     answer = client.post(
         "/dashboard/models/readmission/approval",
-        data={"action": "approve", "version": versions["pending"], "reason": "looks better", "by": "dr-9"},
+        data={"action": "approve", "version": versions["pending"], "reason": "looks better"},
         follow_redirects=False,
     )
     assert answer.status_code == 403
@@ -74,14 +66,14 @@ def test_approval_form_approves_then_cli_rolls_back_with_audit(deployed):
     assert f'id="approve-{versions["pending"]}"' in page.text
     missing_reason = client.post(
         "/dashboard/models/readmission/approval",
-        data={"action": "approve", "version": versions["pending"], "reason": "", "by": "mo-2"},
+        data={"action": "approve", "version": versions["pending"], "reason": ""},
         follow_redirects=False,
     )
     assert missing_reason.status_code == 303 and "error=" in missing_reason.headers["location"]
     assert ModelRegistry(settings.models_dir).record("readmission").version == versions["serving"]
     done = client.post(
         "/dashboard/models/readmission/approval",
-        data={"action": "approve", "version": versions["pending"], "reason": "restores AUROC", "by": "mo-2"},
+        data={"action": "approve", "version": versions["pending"], "reason": "restores AUROC"},
     )
     assert done.status_code == 200 and "restores AUROC" in done.text
     assert ModelRegistry(settings.models_dir).record("readmission").version == versions["pending"]
@@ -92,7 +84,7 @@ def test_approval_form_approves_then_cli_rolls_back_with_audit(deployed):
     events = ModelEventRepository(db).events("readmission")
     db.dispose()
     assert [(e["action"], e["model_version"], e["actor"]) for e in events if e["outcome"] == "success"][-2:] == [
-        ("approve", versions["pending"], "model_owner:mo-2"),
+        ("approve", versions["pending"], "model_owner:test-model_owner"),
         ("rollback", versions["serving"], "model_owner:mo-3"),
     ]
     history = run_json(settings.home, "models", "history", "readmission")

@@ -19,7 +19,7 @@ from carepilot.api.app import create_app
 from carepilot.config import Settings
 from tests import cds_support as cs
 from tests import samples
-from tests.api import client_for
+from tests.api import DevTokenAuth, client_for, token_claims
 from tests.cli import run
 from tests.conftest import PHI_CANARY, PHI_LOGS, PHI_NEEDLES, PhiLogCollector
 
@@ -141,7 +141,8 @@ def test_the_canary_patient_leaves_no_trace_in_logs_through_cli_api_and_hooks(tm
     server, thread, port = serve_with_access_log(app)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", f"/dashboard?q={PHI_CANARY['family']}")
+        token = DevTokenAuth(app, token_claims("clinician")).token(f"http://127.0.0.1:{port}")
+        conn.request("GET", f"/dashboard?q={PHI_CANARY['family']}", headers={"Authorization": f"Bearer {token}"})
         response = conn.getresponse()
         page = response.read().decode()
         assert response.status == 200 and PHI_CANARY["family"] in page  # the search found the canary

@@ -1,8 +1,7 @@
 """Model operations pages (server-rendered): monitoring per model and the approval gate.
 
-The approval POST changes what serves, so it belongs to model owners: when the authentication layer has put a
-``Principal`` on ``request.state.principal``, anyone else gets 403; until that layer is present the form's ``by``
-field names the model owner, as on the command line. Either way the change is audited by ``learning.governance``.
+The approval POST changes what serves, so it belongs to model owners: the access policy admits only them, and the
+signed-in principal is who the change is recorded against (audited by ``learning.governance``).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from carepilot.api.deps import ServicesDep, SettingsDep, TemplatesDep
 from carepilot.errors import InputError, NotFoundError
-from carepilot.learning.governance import Governance, ModelEventRepository, PermissionDenied, owner
+from carepilot.learning.governance import Governance, ModelEventRepository, PermissionDenied
 from carepilot.learning.inputs import monitor_model, validated_metrics
 from carepilot.models.registry import ModelRegistry
 from carepilot.security.principal import Principal, Role
@@ -124,10 +123,9 @@ def approval_action(
     action: Annotated[str, Form()],
     version: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
-    by: Annotated[str, Form()] = "",
 ) -> Response:
-    principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is not None and principal.role != Role.MODEL_OWNER:
+    acting: Principal = request.state.principal  # the signed-in user; the access policy admits model owners only
+    if acting.role != Role.MODEL_OWNER:
         return templates.TemplateResponse(
             request,
             "error.html",
@@ -136,7 +134,6 @@ def approval_action(
         )
     registry = _registry(settings, name)
     gov = Governance(registry, ModelEventRepository(services.db), audit=SqlAuditSink(services.db))
-    acting = principal if principal is not None else owner(by or "")
     try:
         if action == "approve":
             change = gov.approve(name, version, principal=acting, reason=reason)
