@@ -74,9 +74,11 @@ def demo(
         return
     base = f"http://{host}:{port}"
     console.rule("[bold]4. serve[/bold]")
-    console.print(f"dashboard      {base}/dashboard")
+    console.print(f"dashboard      {base}/dashboard  (sign in: pick a role on {base}/dashboard/login)")
     console.print(f"CDS discovery  {base}/cds-services")
-    console.print(f"FHIR API       {base}/fhir/metadata")
+    console.print(
+        f"FHIR API       {base}/fhir/metadata  (token: CAREPILOT_DEV=1 .venv/bin/carepilot auth token --role clinician)"
+    )
     if showcase and s.dev:
         console.print("\npatient-view CDS Hooks call (paste into another terminal):")
         console.print(patient_view_curl(s, showcase, base), soft_wrap=True, highlight=False, markup=False)
