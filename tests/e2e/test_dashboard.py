@@ -6,37 +6,15 @@ absent (Debian: ``apt-get install -y chromium``; ``pip install playwright``).
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import orjson
 import pytest
 
 from carepilot.api.app import create_app
-from carepilot.config import Settings, repo_root
+from carepilot.config import Settings
 from tests import cds_support as cs
-from tests.e2e.signin import sign_in
+from tests.e2e.browser import no_raw_json, require_chromium, shot, sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-IMG = repo_root() / "docs" / "img"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
-)
-if not CHROMIUM.exists() and shutil.which("chromium") is None:
-    pytest.skip(
-        "Chromium is absent: apt-get install -y chromium (the e2e tests use Debian's build)", allow_module_level=True
-    )
+require_chromium()
 
 pytestmark = pytest.mark.slow
 
@@ -64,39 +42,10 @@ def site(tmp_path_factory):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def anonymous(browser):
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
-
-
-@pytest.fixture
-def page(anonymous, site):
-    sign_in(anonymous, site)
-    return anonymous
-
-
-def shot(page, name: str) -> None:
-    IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMG / name), full_page=True)
-
-
-def no_raw_json(page) -> None:
-    text = page.inner_text("main")
-    assert '{"' not in text and "':" not in text
+def page(blank_page, site):
+    sign_in(blank_page, site)
+    return blank_page
 
 
 def test_patient_list_filters_and_sorts(site, page):
@@ -177,8 +126,8 @@ def test_smart_launch_link_opens_the_patient(site, page):
     shot(page, "dashboard-patient-empty.png")
 
 
-def test_signed_out_pages_ask_to_sign_in_and_sign_out_ends_the_session(site, anonymous):
-    page = anonymous
+def test_signed_out_pages_ask_to_sign_in_and_sign_out_ends_the_session(site, blank_page):
+    page = blank_page
     response = page.goto(f"{site}/dashboard/patients/{cs.DIABETIC}")
     assert response is not None and response.status == 401
     assert page.locator("#login").count() == 1 and "Ardent" not in page.inner_text("main")

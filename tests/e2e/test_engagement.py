@@ -5,28 +5,15 @@ Skipped with a clear message when Chromium or Playwright is absent (Debian: ``ap
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from carepilot.api.app import create_app
-from carepilot.config import Settings, repo_root
+from carepilot.config import Settings
 from tests import cds_support as cs
 from tests import engagement_support as es
-from tests.e2e.signin import sign_in
+from tests.e2e.browser import require_chromium, shot, sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-IMG = repo_root() / "docs" / "img"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
-
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
-)
-if not CHROMIUM.exists() and shutil.which("chromium") is None:
-    pytest.skip(
-        "Chromium is absent: apt-get install -y chromium (the e2e tests use Debian's build)", allow_module_level=True
-    )
+require_chromium()
 
 pytestmark = pytest.mark.slow
 
@@ -39,30 +26,6 @@ def site(tmp_path_factory):
     app = create_app(settings)
     with cs.live_server(app) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
-
-
-def shot(page, name: str) -> None:
-    IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMG / name), full_page=True)
 
 
 def test_patient_view_shows_plan_and_takes_a_side_effect_report(site, page):

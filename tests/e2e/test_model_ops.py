@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from carepilot.api.app import create_app
 from carepilot.config import Settings
 from carepilot.models.registry import ModelRegistry
 from tests import cds_support as cs
-from tests.e2e.signin import sign_in
-from tests.e2e.test_dashboard import ARGS, CHROMIUM, no_raw_json, shot
+from tests.e2e.browser import no_raw_json, require_chromium, shot, sign_in
 from tests.learning_support import build_store
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not CHROMIUM.exists() and shutil.which("chromium") is None:
-    pytest.skip("Chromium is absent: apt-get install -y chromium", allow_module_level=True)
+require_chromium()
 
 pytestmark = pytest.mark.slow
 
@@ -27,25 +22,6 @@ def site(tmp_path_factory):
     versions = build_store(settings)
     with cs.live_server(create_app(settings)) as base:
         yield base, settings, versions
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
 
 
 def test_monitoring_page_shows_the_drift_alert_and_performance_chart(site, page):

@@ -5,30 +5,18 @@ Writes docs/img/dashboard-agp.png. Skipped with a clear message when Chromium or
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from carepilot.api.app import create_app
-from carepilot.config import Settings, repo_root
+from carepilot.config import Settings
 from tests import cds_support as cs
 from tests.api import client_for
-from tests.e2e.signin import sign_in
+from tests.e2e.browser import IMG, require_chromium, sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-IMG = repo_root() / "docs" / "img"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
-
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
-)
-if not CHROMIUM.exists() and shutil.which("chromium") is None:
-    pytest.skip(
-        "Chromium is absent: apt-get install -y chromium (the e2e tests use Debian's build)", allow_module_level=True
-    )
+require_chromium()
 
 pytestmark = pytest.mark.slow
 
@@ -83,19 +71,6 @@ def site(tmp_path_factory):
         assert response.status_code == 200, response.text
     with cs.live_server(app) as base:
         yield base
-
-
-@pytest.fixture
-def page():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page
-        browser.close()
-        assert errors == [], f"JavaScript errors: {errors}"
 
 
 def test_the_patient_page_shows_the_agp_metrics_trends_and_the_alert(site, page):

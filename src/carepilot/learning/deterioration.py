@@ -31,7 +31,7 @@ from carepilot.errors import InputError, ModelError
 from carepilot.features.deterioration import FEATURES, daily_summaries, deterioration_examples, patient_days
 from carepilot.features.population import data_end, iter_profiles
 from carepilot.learning.consent import training_patients
-from carepilot.learning.training import TrainResult, age_band
+from carepilot.learning.training import TrainResult, age_band, register_with_card
 from carepilot.models.cards import ModelCard, representation
 from carepilot.models.fairness import subgroup_metrics
 from carepilot.models.metrics import binary_metrics
@@ -182,11 +182,7 @@ def train_deterioration(
         "cv_auroc": cv[chosen]["auroc"],
         "calibration_plot": plot.name,
     }
-    record = registry.save(final, MODEL_NAME, metadata=metadata)
-    card.version = record.version
-    card_json = registry.card_path(MODEL_NAME, record.version)
-    card_json.write_text(card.to_json())
-    card_json.with_suffix(".md").write_text(card.to_markdown())
+    record = register_with_card(registry, final, MODEL_NAME, metadata, card)
     return TrainResult(record, card, len(frame), events, chosen, cv, plot)
 
 

@@ -28,7 +28,7 @@ from carepilot.errors import ModelError
 from carepilot.features.population import data_end, iter_profiles
 from carepilot.features.progression import FEATURES, OUTCOMES, progression_example
 from carepilot.learning.consent import training_patients
-from carepilot.learning.training import age_band
+from carepilot.learning.training import age_band, register_with_card
 from carepilot.models.cards import ModelCard, representation
 from carepilot.models.fairness import subgroup_metrics
 from carepilot.models.horizon_risk import HorizonRisk
@@ -208,11 +208,7 @@ def train_progression(
             "calibration_plot": plot.name,
         }
         name = MODEL_NAMES[outcome]
-        record = registry.save(final, name, metadata=metadata)
-        card.version = record.version
-        card_json = registry.card_path(name, record.version)
-        card_json.write_text(card.to_json())
-        card_json.with_suffix(".md").write_text(card.to_markdown())
+        record = register_with_card(registry, final, name, metadata, card)
         results.append(ProgressionResult(outcome, record, card, len(frame), events, chosen, cv, plot))
     return results
 

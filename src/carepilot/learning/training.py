@@ -127,12 +127,20 @@ def train_readmission(
         "cv_auroc": cv[chosen]["auroc"],
         "calibration_plot": plot.name,
     }
-    record = registry.save(final, MODEL_NAME, metadata=metadata)
+    record = register_with_card(registry, final, MODEL_NAME, metadata, card)
+    return TrainResult(record, card, len(frame), events, chosen, cv, plot)
+
+
+def register_with_card(
+    registry: ModelRegistry, model: Any, name: str, metadata: dict[str, Any], card: ModelCard
+) -> ModelRecord:
+    """Store a new version of ``name`` with its model card (JSON and markdown) naming that version."""
+    record = registry.save(model, name, metadata=metadata)
     card.version = record.version
-    card_json = registry.card_path(MODEL_NAME, record.version)
+    card_json = registry.card_path(name, record.version)
     card_json.write_text(card.to_json())
     card_json.with_suffix(".md").write_text(card.to_markdown())
-    return TrainResult(record, card, len(frame), events, chosen, cv, plot)
+    return record
 
 
 def _card(
