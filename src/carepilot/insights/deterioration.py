@@ -14,17 +14,16 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import pandas as pd
 
 from carepilot.domain.insight import Declined, Insight
 from carepilot.domain.profile import PatientProfile
-from carepilot.errors import NotFoundError
 from carepilot.features.deterioration import FEATURE_LABELS, FEATURES, daily_summaries, features_at
 from carepilot.insights.service import InsightContext
 from carepilot.models.explain import FeatureInfo
-from carepilot.models.registry import ModelRegistry
+from carepilot.models.registry import ModelRegistry, ServingModel
 from carepilot.models.risk_insight import RiskModelInfo, risk_insight
 from carepilot.store.readings import ReadingRepository
 
@@ -114,22 +113,13 @@ class DeteriorationRiskProvider:
         self.registry = registry
         self.source = source
         self.card_url = card_url
-        self._loaded: tuple[str, Any, dict[str, Any]] | None = None
-
-    def _model(self) -> tuple[str, Any, dict[str, Any]] | None:
-        try:
-            record = self.registry.record(MODEL_NAME)
-        except NotFoundError:
-            return None
-        if self._loaded is None or self._loaded[0] != record.version:
-            self._loaded = (record.version, self.registry.load(MODEL_NAME, record.version), record.metadata)
-        return self._loaded
+        self._serving = ServingModel(registry, MODEL_NAME)
 
     def insights(self, profile: PatientProfile, context: InsightContext) -> Sequence[Insight | Declined]:
         readings = self.source.readings(profile.patient_id)
         if readings.empty:
             return []
-        loaded = self._model()
+        loaded = self._serving.current()
         if loaded is None:
             return [Declined(profile.patient_id, self.name, "no deterioration model is registered yet")]
         version, model, metadata = loaded

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 
 from carepilot.domain.insight import Declined, Insight
 from carepilot.domain.profile import PatientProfile
-from carepilot.errors import NotFoundError
 from carepilot.features.catalog import readmission_catalog
 from carepilot.features.readmission import FEATURES, features_at, is_inpatient
 from carepilot.insights.service import InsightContext
-from carepilot.models.registry import ModelRegistry
+from carepilot.models.registry import ModelRegistry, ServingModel
 from carepilot.models.risk_insight import RiskModelInfo, risk_insight
 
 log = logging.getLogger(__name__)
@@ -29,19 +27,10 @@ class ReadmissionRiskProvider:
     def __init__(self, registry: ModelRegistry, card_url: str | None = "/dashboard/models/readmission") -> None:
         self.registry = registry
         self.card_url = card_url
-        self._loaded: tuple[str, Any, dict[str, Any]] | None = None
-
-    def _model(self) -> tuple[str, Any, dict[str, Any]] | None:
-        try:
-            record = self.registry.record(MODEL_NAME)
-        except NotFoundError:
-            return None
-        if self._loaded is None or self._loaded[0] != record.version:
-            self._loaded = (record.version, self.registry.load(MODEL_NAME, record.version), record.metadata)
-        return self._loaded
+        self._serving = ServingModel(registry, MODEL_NAME)
 
     def insights(self, profile: PatientProfile, context: InsightContext) -> Sequence[Insight | Declined]:
-        loaded = self._model()
+        loaded = self._serving.current()
         if loaded is None:
             return [Declined(profile.patient_id, self.name, "no readmission model is registered yet")]
         version, model, metadata = loaded

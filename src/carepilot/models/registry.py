@@ -280,3 +280,22 @@ class ModelRegistry:
         """Where a version's JSON model card is stored."""
         rec = self.record(name, version)
         return self.root / name / rec.version / "card.json"
+
+
+class ServingModel:
+    """The serving version of one registered model, loaded once and reloaded when the serving version changes."""
+
+    def __init__(self, registry: ModelRegistry, name: str) -> None:
+        self.registry = registry
+        self.name = name
+        self._loaded: tuple[str, Any, dict[str, Any]] | None = None
+
+    def current(self) -> tuple[str, Any, dict[str, Any]] | None:
+        """(version, model, metadata) of the serving version; None when nothing is registered."""
+        try:
+            record = self.registry.record(self.name)
+        except NotFoundError:
+            return None
+        if self._loaded is None or self._loaded[0] != record.version:
+            self._loaded = (record.version, self.registry.load(self.name, record.version), record.metadata)
+        return self._loaded
