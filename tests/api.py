@@ -7,7 +7,7 @@ sends only the session cookie (over https, since the cookie is Secure).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 
 import httpx
 from fastapi import FastAPI
@@ -18,7 +18,7 @@ from carepilot.security.principal import Role
 from carepilot.security.tokens import DEV_USER_ISSUER, mint_access_token
 
 
-class DevTokenAuth(httpx.Auth):
+class DevTokenAuth:
     """Signs every request with a new development access token for one role."""
 
     def __init__(self, app: FastAPI, claims: dict) -> None:
@@ -38,12 +38,11 @@ class DevTokenAuth(httpx.Auth):
             **claims,
         )
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        # A header the test set itself is kept; ours (also copied onto a followed redirect) is renewed every time.
+    def sign(self, request: httpx.Request) -> None:
+        """A request hook (it runs for followed redirects too): a header the test set itself is kept, ours renewed."""
         if request.headers.get("authorization") in (None, self._sent):
             self._sent = f"Bearer {self.token(f'{request.url.scheme}://{request.url.netloc.decode()}')}"
             request.headers["Authorization"] = self._sent
-        yield request
 
 
 def token_claims(
@@ -84,7 +83,7 @@ def client_for(
     claims = token_claims(role, patient, sites, care_team, scopes)
     if not login:
         client = TestClient(app)
-        client.auth = DevTokenAuth(app, claims)
+        client.event_hooks["request"].append(DevTokenAuth(app, claims).sign)
         return client
     client = TestClient(app, base_url="https://testserver")
     token = DevTokenAuth(app, claims).token("https://testserver")
