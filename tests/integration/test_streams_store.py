@@ -118,3 +118,32 @@ def test_an_opt_out_of_decision_support_stores_readings_but_raises_no_alert(read
     provider = MonitoringAlertProvider(readings, consent=StaticConsent({ConsentScope.DECISION_SUPPORT: ["mon-1"]}))
     declined = provider.insights(load_profile(repo, "mon-1"), InsightContext(hook="patient-view"))
     assert [type(d).__name__ for d in declined] == ["Declined"]
+
+
+def test_the_alert_tier_follows_the_patients_stored_risk_score(readings, database):
+    from sqlalchemy import insert
+
+    from carepilot.monitoring.alerts import RiskTier
+    from carepilot.store import tables as t
+
+    with database.write() as conn:
+        conn.execute(
+            insert(t.risk_scores),
+            [
+                {
+                    "run_id": "r1",
+                    "patient_id": "mon-1",
+                    "model": "deterioration",
+                    "model_version": "1",
+                    "index_time": NOW,
+                    "probability": 0.4,
+                    "engine": "local",
+                    "scored_at": NOW,
+                },
+            ],
+        )
+    svc = service(readings)
+    svc.post("mon-1", [low(0, 120)])
+    svc.post("mon-2", [low(0, 120)])
+    assert svc.processor.context("mon-1").risk_tier is RiskTier.HIGH
+    assert svc.processor.context("mon-2").risk_tier is RiskTier.MEDIUM

@@ -183,3 +183,34 @@ def test_every_rule_cites_evidence_and_has_a_version() -> None:
     for rule in table.rules.values():
         assert rule.evidence, rule.name
         assert rule.version, rule.name
+
+
+def test_the_patients_modelled_risk_places_them_in_a_tier():
+    from carepilot.monitoring.alerts import RiskTier, rule_table
+
+    table = rule_table()
+    low, high = table.risk_tiers["deterioration"]
+    assert table.tier_for({"deterioration": high}) is RiskTier.HIGH
+    assert table.tier_for({"deterioration": low / 2}) is RiskTier.LOW
+    assert table.tier_for({"deterioration": (low + high) / 2}) is RiskTier.MEDIUM
+    # the deterioration score decides before the readmission score; no score at all stays medium
+    assert table.tier_for({"readmission": 0.5, "deterioration": low / 2}) is RiskTier.LOW
+    assert table.tier_for({"readmission": 0.5}) is RiskTier.HIGH
+    assert table.tier_for({}) is RiskTier.MEDIUM
+
+
+def test_risk_tier_cut_offs_out_of_order_are_refused():
+    from carepilot.errors import InputError
+    from carepilot.monitoring.alerts import parse_rule_table
+
+    text = resources_text().replace(
+        "[risk_tiers.deterioration]\nlow = 0.01\nhigh = 0.10", "[risk_tiers.deterioration]\nlow = 0.2\nhigh = 0.1"
+    )
+    with pytest.raises(InputError, match="deterioration"):
+        parse_rule_table(text)
+
+
+def resources_text() -> str:
+    from importlib import resources
+
+    return resources.files("carepilot.monitoring").joinpath("data/rules.toml").read_text(encoding="utf-8")

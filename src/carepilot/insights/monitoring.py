@@ -287,8 +287,10 @@ class StreamService:
             return
         self._warm.add(patient_id)
         hf = self.readings.has_condition(patient_id, "heart_failure")
+        # The alert thresholds follow the patient's modelled risk (the deterioration or readmission score).
+        tier = self.processor.table.tier_for(self.readings.latest_scores(patient_id))
         # No recorded heart failure is not proof of none: None keeps the weight rule on for home-scale users.
-        self.processor.set_context(patient_id, PatientContext(heart_failure=True if hf else None))
+        self.processor.set_context(patient_id, PatientContext(risk_tier=tier, heart_failure=True if hf else None))
         latest = self.readings.latest(patient_id)
         if not latest:
             return

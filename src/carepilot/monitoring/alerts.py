@@ -80,6 +80,20 @@ class RuleTable:
     rules: dict[str, RuleSpec]
     evidence: dict[str, Evidence]
     policy: dict[str, PolicySpec]
+    # Model name -> (low, high) probability cut-offs that place a patient in a risk tier; the first model listed
+    # for which the patient has a score decides.
+    risk_tiers: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def tier_for(self, scores: dict[str, float]) -> RiskTier:
+        """The patient's tier from their latest model scores: below ``low`` low, at or above ``high`` high.
+
+        A patient with no score stays medium: no evidence of low risk is not evidence of it.
+        """
+        for model, (low, high) in self.risk_tiers.items():
+            if model in scores:
+                p = scores[model]
+                return RiskTier.HIGH if p >= high else RiskTier.LOW if p < low else RiskTier.MEDIUM
+        return RiskTier.MEDIUM
 
     def rule(self, name: str) -> RuleSpec:
         """The rule named ``name``."""
@@ -126,7 +140,13 @@ def parse_rule_table(text: str) -> RuleTable:
     }
     if set(policy) != {t.value for t in RiskTier}:
         raise InputError("alert policy must define exactly the tiers low, medium and high")
-    return RuleTable(version, rules, evidence, policy)
+    risk_tiers: dict[str, tuple[float, float]] = {}
+    for model, cut in raw.get("risk_tiers", {}).items():
+        low, high = float(cut["low"]), float(cut["high"])
+        if not 0.0 <= low < high <= 1.0:
+            raise InputError(f"risk tier cut-offs of {model!r} must satisfy 0 <= low < high <= 1")
+        risk_tiers[model] = (low, high)
+    return RuleTable(version, rules, evidence, policy, risk_tiers)
 
 
 @lru_cache(maxsize=1)

@@ -154,6 +154,16 @@ class ReadingRepository:
         with self.db.read() as conn:
             return {row[0]: int(row[1]) for row in conn.execute(stmt)}
 
+    def latest_scores(self, patient_id: str) -> dict[str, float]:
+        """The patient's latest batch risk score per model (``risk_scores``, written by ``carepilot score``)."""
+        r = t.risk_scores
+        stmt = select(r.c.model, r.c.probability).where(r.c.patient_id == patient_id).order_by(r.c.scored_at.desc())
+        scores: dict[str, float] = {}
+        with self.db.read() as conn:
+            for model, probability in conn.execute(stmt):
+                scores.setdefault(str(model), float(probability))
+        return scores
+
     def count(self, patient_id: str | None = None) -> int:
         """Readings stored (for one patient, or all)."""
         stmt = select(func.count()).select_from(t.readings)
