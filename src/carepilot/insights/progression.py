@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 import pandas as pd
 
@@ -26,12 +25,11 @@ from carepilot.domain.insight import (
     Source,
 )
 from carepilot.domain.profile import PatientProfile
-from carepilot.errors import NotFoundError
 from carepilot.features.progression import FEATURE_LABELS, FEATURES, features_at
 from carepilot.insights.service import InsightContext
 from carepilot.models.explain import FeatureInfo
 from carepilot.models.horizon_risk import HorizonRisk
-from carepilot.models.registry import ModelRegistry
+from carepilot.models.registry import ModelRegistry, ServingModel
 
 MODELS = {"ckd-progression": "CKD progression", "diabetes-complications": "diabetes complication"}
 MAX_INTERVAL_WIDTH = 0.2
@@ -194,18 +192,7 @@ class ProgressionRiskProvider:
     def __init__(self, registry: ModelRegistry, card_url: str = "/dashboard/models/{name}") -> None:
         self.registry = registry
         self.card_url = card_url
-        self._loaded: dict[str, tuple[str, Any, dict[str, Any]]] = {}
-
-    def _model(self, name: str) -> tuple[str, Any, dict[str, Any]] | None:
-        try:
-            record = self.registry.record(name)
-        except NotFoundError:
-            return None
-        cached = self._loaded.get(name)
-        if cached is None or cached[0] != record.version:
-            cached = (record.version, self.registry.load(name, record.version), record.metadata)
-            self._loaded[name] = cached
-        return cached
+        self._serving = {name: ServingModel(registry, name) for name in MODELS}
 
     def insights(self, profile: PatientProfile, context: InsightContext) -> Sequence[Insight | Declined]:
         out: list[Insight | Declined] = []
@@ -213,7 +200,7 @@ class ProgressionRiskProvider:
         for name, outcome in MODELS.items():
             if not eligible(profile, name):
                 continue
-            loaded = self._model(name)
+            loaded = self._serving[name].current()
             if loaded is None:
                 out.append(Declined(profile.patient_id, self.name, f"no {name} model is registered yet"))
                 continue
