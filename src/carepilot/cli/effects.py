@@ -14,7 +14,7 @@ from rich.table import Table
 from carepilot.bootstrap import open_store
 from carepilot.cli.console import console, print_json, settings
 from carepilot.errors import InputError
-from carepilot.learning.effects_training import fit_decision
+from carepilot.learning.effects_training import EffectFitResult, fit_decision
 from carepilot.models.effects.artifact import EffectModelFile, load_model, save_model
 from carepilot.models.effects.csvio import CsvColumnError, load_covariates, load_effect_table
 from carepilot.models.effects.decision import load_decision
@@ -48,6 +48,11 @@ def fit_decision_on_store(name: str, json_out: bool) -> None:
     fitted = fit_decision(
         repo, ModelRegistry(s.models_dir), load_decision(name), on_step=None if json_out else console.print
     )
+    report_fitted(fitted, json_out)
+
+
+def report_fitted(fitted: EffectFitResult, json_out: bool) -> None:
+    """Print a registered effect model: its version, checksum, rows and learner (JSON or one line)."""
     out = {
         "model": fitted.record.name,
         "version": fitted.record.version,

@@ -12,6 +12,7 @@ from rich.table import Table
 from carepilot.bootstrap import open_store
 from carepilot.cli.audit import record_cli_access
 from carepilot.cli.console import console, print_json, settings
+from carepilot.cli.effects import report_fitted
 from carepilot.cli.serialise import plain
 from carepilot.domain.insight import Insight
 from carepilot.errors import InputError
@@ -79,20 +80,7 @@ def train(
     fitted = fit_decision(
         repo, registry, load_decision(model), on_step=None if json_out else console.print, consent=consent
     )
-    out = {
-        "model": fitted.record.name,
-        "version": fitted.record.version,
-        "sha256": fitted.record.sha256,
-        "rows": fitted.rows,
-        "per_option": fitted.per_option,
-        "learner": fitted.learner,
-    }
-    if json_out:
-        print_json(out)
-        return
-    console.print(
-        f"registered {fitted.record.name} v{fitted.record.version} ({fitted.learner}, {fitted.rows} patients)"
-    )
+    report_fitted(fitted, json_out)
 
 
 def _report_binary(

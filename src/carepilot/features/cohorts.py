@@ -13,21 +13,8 @@ from typing import Any
 import pandas as pd
 
 from carepilot.domain.profile import PatientProfile
-from carepilot.features.readmission import READMISSION_WINDOW, is_inpatient
+from carepilot.features.readmission import CONDITIONS, READMISSION_WINDOW, is_inpatient
 
-CONDITIONS = (
-    "hypertension",
-    "type2_diabetes",
-    "ckd",
-    "heart_failure",
-    "atrial_fibrillation",
-    "coronary_disease",
-    "copd",
-    "depression",
-    "nsclc",
-    "breast_cancer",
-    "colorectal_cancer",
-)
 LABS = ("hba1c", "egfr", "ldl", "bnp", "hemoglobin", "systolic_bp", "bmi", "phq9")
 UTILISATION = ("inpatient_365d", "emergency_365d", "n_active_medications")
 LAB_LABELS = {

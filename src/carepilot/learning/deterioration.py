@@ -31,7 +31,7 @@ from carepilot.errors import InputError, ModelError
 from carepilot.features.deterioration import FEATURES, daily_summaries, deterioration_examples, patient_days
 from carepilot.features.population import data_end, iter_profiles
 from carepilot.learning.consent import training_patients
-from carepilot.learning.training import TrainResult, age_band, register_with_card
+from carepilot.learning.training import TrainResult, age_band, classifier_methods, register_with_card
 from carepilot.models.cards import ModelCard, representation
 from carepilot.models.fairness import subgroup_metrics
 from carepilot.models.metrics import binary_metrics
@@ -241,10 +241,7 @@ def _card(
         features=list(FEATURES),
         demographic_features={"age": "date of birth", "male": "sex"},
         methods={
-            "validation": f"{folds}-fold cross-validation grouped by patient (out-of-fold predictions)",
-            "calibration": "Platt or isotonic, chosen by Brier score on a calibration split",
-            "interval": "percentile bootstrap over model refits (Efron & Tibshirani 1993)",
-            "explanation": "SHAP values per feature in percentage points of risk",
+            **classifier_methods(folds),
             "baseline": "NEWS2 (Royal College of Physicians 2017) through a calibrated logistic link",
         },
         created=datetime.now(UTC).date().isoformat(),

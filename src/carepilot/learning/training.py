@@ -143,6 +143,16 @@ def register_with_card(
     return record
 
 
+def classifier_methods(folds: int) -> dict[str, str]:
+    """The model card's methods of a calibrated risk classifier trained by ``RiskClassifier`` with CV."""
+    return {
+        "validation": f"{folds}-fold cross-validation grouped by patient (out-of-fold predictions)",
+        "calibration": "Platt or isotonic, chosen by Brier score on a calibration split",
+        "interval": "percentile bootstrap over model refits (Efron & Tibshirani 1993)",
+        "explanation": "SHAP values per feature in percentage points of risk",
+    }
+
+
 def _card(
     cv: dict[str, dict[str, float]],
     chosen: str,
@@ -191,11 +201,6 @@ def _card(
         },
         features=list(FEATURES),
         demographic_features={"age": "date of birth", "male": "sex"},
-        methods={
-            "validation": f"{folds}-fold cross-validation grouped by patient (out-of-fold predictions)",
-            "calibration": "Platt or isotonic, chosen by Brier score on a calibration split",
-            "interval": "percentile bootstrap over model refits (Efron & Tibshirani 1993)",
-            "explanation": "SHAP values per feature in percentage points of risk",
-        },
+        methods=classifier_methods(folds),
         created=datetime.now(UTC).date().isoformat(),
     )
