@@ -3,36 +3,40 @@
 The synthetic population is generated into a temporary folder and ingested into a fresh store through the real
 pipeline; point-in-time readmission features are built from the store. Then, in time order:
 
-1. **Champion**: an L2 logistic ``RiskClassifier`` is trained on the discharges of the first period whose 30-day
-   outcome was known at the deployment date, validated by grouped 5-fold cross-validation, registered and approved
-   (through ``learning.governance``, audited).
+1. **Champion**: an L2 logistic ``RiskClassifier`` is trained on the discharges from ``train_from`` (default
+   2022-01-01, a full year into the record so every 365-day lookback is complete) whose 30-day outcome was known at
+   the deployment date, validated by grouped 5-fold cross-validation, registered and approved (through
+   ``learning.governance``, audited).
 2. **Deployment**: every week, that week's discharges are scored by the *serving* version and logged as predictions;
    outcomes resolve only once their 30-day window has closed by that week (``OutcomeRepository.resolve(as_of=...)``);
-   the monitor runs on the last ``window`` days of predictions (default 56: about 25-35 discharges at this
-   population's rate, the least the PSI noise bound can judge).
-3. **Shift** (from ``shift`` onwards, default 2024-05-01), applied to the point-in-time feature rows:
+   the monitor runs on the last ``window`` days of predictions (default 56: about 130 discharges at the default
+   population's rate). Input drift must pass the PSI noise bound and performance findings their standard errors
+   (``learning.monitoring``), so a quiet week does not page the owner.
+3. **Shift** (from ``shift`` onwards, default 2024-07-01), applied to the point-in-time feature rows:
    * a lab assay unit change: creatinine arrives in µmol/L but is read as mg/dL (values x 88.4), the classic
      silent-unit failure;
    * a case-mix change: half of the discharges of patients under 65 stop arriving (a younger population moves to
      another hospital), so the served population is older.
 4. **Detection**: the first weekly check on or after the shift that raises an input-drift, prediction-drift or
    performance ``model_alert``; every such alert before the shift is a false alarm.
-5. **Retraining**: from the detection on, each week ``learning.retraining.retrain`` tries to train a challenger on the
-   post-shift window (it refuses while there are fewer than 100 discharges / 10 readmissions with known outcomes);
-   once it succeeds, the model owner approves it if it beats the champion on the held-out window and rejects it
+5. **Retraining**: from the detection on, once ``retrain_after`` (default 300) post-shift discharges have known
+   outcomes, each week ``learning.retraining.retrain`` trains a challenger on the post-shift window (its latest
+   quarter held out); the model owner approves it if it beats the champion on the held-out window and rejects it
    otherwise (the next week's attempt then has more data); an approved challenger serves from the next week.
 
 Figures: AUROC of the served predictions before the shift, after it (champion), and after the approved challenger
 serves, each with a 95% percentile bootstrap interval over discharges; the champion's AUROC on the same post-retrain
-discharges shows what retraining bought. Options: ``patients`` (default 2000), ``seed`` (7), ``shift``
-(2024-05-01), ``window`` (56), ``deploy`` (2024-01-01), ``dir`` (an existing population folder instead of synthesising one),
-``store`` (a SQLite file kept between runs: ingested on the first run, reused after).
+discharges shows what retraining bought. Options: ``patients`` (default 10000), ``years`` (5), ``seed`` (7),
+``train_from`` (2022-01-01), ``deploy`` (2024-01-01), ``shift`` (2024-07-01), ``window`` (56), ``retrain_after``
+(300), ``dir`` (an existing population folder instead of synthesising one), ``store`` (a SQLite file kept between
+runs: ingested on the first run, reused after).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,9 +126,18 @@ def _predictions(rows: pd.DataFrame, model: RiskClassifier, version: str) -> lis
     ]
 
 
-def simulate(
-    frame: pd.DataFrame, workdir: Path, db: Any, deploy: datetime, shift: datetime, seed: int, window_days: int
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Timeline:
+    """The simulated deployment's dates and sizes."""
+
+    train_from: datetime
+    deploy: datetime
+    shift: datetime
+    window_days: int = 56
+    retrain_after: int = 300
+
+
+def simulate(frame: pd.DataFrame, workdir: Path, db: Any, when: Timeline, seed: int) -> dict[str, Any]:
     """Run the deployment week by week; returns the figures and the event log."""
     registry = ModelRegistry(workdir / "models")
     outcomes = OutcomeRepository(db)
@@ -132,7 +145,8 @@ def simulate(
     thresholds = load_thresholds()
     people = demographics(db)
 
-    known = frame[frame["index_time"] + READMISSION_WINDOW <= deploy]
+    deploy, shift, window_days = when.deploy, when.shift, when.window_days
+    known = frame[(frame["index_time"] >= when.train_from) & (frame["index_time"] + READMISSION_WINDOW <= deploy)]
     X, y, groups = known[list(FEATURES)], known["label"].to_numpy(int), known["patient_id"].to_numpy()
     oof = cross_val_predict(
         RiskClassifier("logistic", random_state=seed), X, y, groups=groups, cv=GroupKFold(5), method="predict_proba"
@@ -216,12 +230,13 @@ def simulate(
                     "features": named,
                 }
             )
-        if detection is not None and approved_at is None:
-            labelled = frame[(frame["index_time"] + READMISSION_WINDOW <= nxt)]
-            window_days = max(int((labelled["index_time"].max() - shift).days), 30)
+        labelled = frame[(frame["index_time"] + READMISSION_WINDOW <= nxt)]
+        post_shift = int((labelled["index_time"] >= shift).sum())
+        if detection is not None and approved_at is None and post_shift >= when.retrain_after:
+            since_shift = max(int((labelled["index_time"].max() - shift).days), 30)
             try:
                 result = retrain(
-                    labelled, registry, NAME, consent=StaticConsent(), window_days=window_days, n_bootstrap=0, seed=seed
+                    labelled, registry, NAME, consent=StaticConsent(), window_days=since_shift, n_bootstrap=0, seed=seed
                 )
             except ModelError as exc:
                 events.append({"week": f"{week:%Y-%m-%d}", "event": "retrain deferred", "why": str(exc)[:120]})
@@ -307,9 +322,15 @@ def simulate(
 
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     seed = int(options.get("seed", "7"))
-    patients = int(options.get("patients", "2000"))
-    shift = _utc(options.get("shift", "2024-05-01"))
-    deploy = _utc(options.get("deploy", "2024-01-01"))
+    patients = int(options.get("patients", "10000"))
+    when = Timeline(
+        train_from=_utc(options.get("train_from", "2022-01-01")),
+        deploy=_utc(options.get("deploy", "2024-01-01")),
+        shift=_utc(options.get("shift", "2024-07-01")),
+        window_days=int(options.get("window", "56")),
+        retrain_after=int(options.get("retrain_after", "300")),
+    )
+    shift = when.shift
     workdir = Path(tempfile.mkdtemp(prefix="carepilot-bench-drift-"))
     try:
         population = Path(options["dir"]) if "dir" in options else workdir / "population"
@@ -318,6 +339,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
                 SynthOptions(
                     patients=patients,
                     seed=seed,
+                    years=float(options.get("years", "5")),
                     out=population,
                     format="ndjson",
                     streams=False,
@@ -337,7 +359,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         else:
             Ingestor(repo, "ehr").ingest(discover([population / "fhir" / "ehr"]))
         frame = apply_shift(readmission_frame(list(iter_profiles(repo))), shift, seed)
-        sim = simulate(frame, workdir, db, deploy, shift, seed, int(options.get("window", "56")))
+        sim = simulate(frame, workdir, db, when, seed)
         db.dispose()
         f = sim["figures"]
         delay = (sim["detection"] - shift).days if sim["detection"] is not None else None

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from carepilot.errors import InputError
 from carepilot.models.metrics import (
     binary_metrics,
+    auroc_standard_error,
     calibration_slope_intercept,
     net_benefit,
     net_benefit_treat_all,
@@ -70,6 +71,28 @@ def test_calibration_slope_agrees_with_unpenalised_logistic_regression() -> None
     lp = logit(p).reshape(-1, 1)
     reference = LogisticRegression(C=np.inf).fit(lp, y).coef_[0, 0]
     assert calibration_slope_intercept(y, p).slope == pytest.approx(reference, rel=1e-4)
+
+
+def test_recalibration_standard_errors_match_a_statsmodels_logit_fit() -> None:
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.05, 0.6, 800)
+    y = (rng.random(800) < expit(0.2 + 0.8 * logit(p))).astype(int)
+    fit = sm.Logit(y, sm.add_constant(logit(p))).fit(disp=0)
+    recal = calibration_slope_intercept(y, p)
+    assert recal.slope_se == pytest.approx(fit.bse[1], rel=1e-3)
+    offset_fit = sm.GLM(y, np.ones((800, 1)), family=sm.families.Binomial(), offset=logit(p)).fit()
+    assert recal.intercept_se == pytest.approx(offset_fit.bse[0], rel=1e-3)
+
+
+def test_auroc_standard_error_matches_hanley_and_mcneil_by_hand() -> None:
+    # A = 0.8, 50 events, 50 non-events: Q1 = 0.8/1.2, Q2 = 1.28/1.8 (Hanley & McNeil 1982, eq. 2).
+    q1, q2 = 0.8 / 1.2, 1.28 / 1.8
+    by_hand = np.sqrt((0.8 * 0.2 + 49 * (q1 - 0.64) + 49 * (q2 - 0.64)) / 2500)
+    assert auroc_standard_error(0.8, 50, 50) == pytest.approx(by_hand, rel=1e-9)
+    assert auroc_standard_error(0.8, 500, 500) < auroc_standard_error(0.8, 50, 50)
+    assert np.isnan(auroc_standard_error(0.8, 0, 50))
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,9 @@ Performance per time window is AUROC, calibration slope and intercept (logistic 
 ``models/metrics.py``) and the Brier score, each with a 95% percentile bootstrap interval over patients' predictions
 (``scipy.stats.bootstrap``, Efron & Tibshirani 1993 ch. 13). Fairness per window is Fairlearn's ``MetricFrame``
 through ``models/fairness.subgroup_metrics`` for the HTI-1 demographic groups (sex, race, ethnicity, age band).
+A performance finding must pass its threshold and the window's sampling noise (analytic standard errors: Hanley &
+McNeil 1982 for AUROC, the recalibration fit's Fisher information for slope and intercept), as an input-drift
+finding must pass the PSI noise bound; otherwise a few hundred outcomes raise alarms from chance alone.
 Thresholds come from the versioned ``data/monitoring_thresholds.toml``; each finding past one becomes a
 ``model_alert`` Insight addressed to the model owner.
 """
@@ -26,14 +29,14 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-from scipy.stats import bootstrap
+from scipy.stats import bootstrap, norm
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from carepilot.domain.insight import Confidence, Evidence, Factor, Insight, InsightKind, Severity, Source
 from carepilot.errors import InputError
 from carepilot.learning.drift import FeatureReference, feature_drift, psi_critical, reference_of
 from carepilot.models.fairness import subgroup_metrics
-from carepilot.models.metrics import calibration_slope_intercept
+from carepilot.models.metrics import auroc_standard_error, calibration_slope_intercept
 
 FAIRNESS_ATTRIBUTES: tuple[str, ...] = ("sex", "race", "ethnicity", "age_band")
 THRESHOLDS_FILE = "data/monitoring_thresholds.toml"
@@ -72,8 +75,10 @@ def _performance(y: np.ndarray, p: np.ndarray, n_resamples: int, seed: int) -> d
 
     point = stats(y, p)
     names = ("auroc", "calibration_slope", "calibration_intercept", "brier")
+    out: dict[str, Any] = _standard_errors(y, p, point)
     if n_resamples <= 0:  # point estimates only (a simulation checking every week needs no intervals)
-        return {k: v for i, name in enumerate(names) for k, v in ((name, _num(point[i])), (f"{name}_ci", [None, None]))}
+        out.update({k: v for i, n in enumerate(names) for k, v in ((n, _num(point[i])), (f"{n}_ci", [None, None]))})
+        return out
     result = bootstrap(
         (y, p),
         stats,
@@ -84,11 +89,24 @@ def _performance(y: np.ndarray, p: np.ndarray, n_resamples: int, seed: int) -> d
         random_state=seed,
     )
     low, high = np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
-    out: dict[str, Any] = {}
     for k, name in enumerate(names):
         out[name] = _num(point[k])
         out[f"{name}_ci"] = [_num(low[k]), _num(high[k])]
     return out
+
+
+def _standard_errors(y: np.ndarray, p: np.ndarray, point: np.ndarray) -> dict[str, float | None]:
+    """Analytic standard errors of the window's metrics: what a finding must exceed to be more than chance."""
+    if y.min() == y.max():
+        return {f"{n}_se": None for n in ("auroc", "calibration_slope", "calibration_intercept", "brier")}
+    events = int(y.sum())
+    recal = calibration_slope_intercept(y, p)
+    return {
+        "auroc_se": _num(auroc_standard_error(float(point[0]), events, len(y) - events)),
+        "calibration_slope_se": _num(recal.slope_se),
+        "calibration_intercept_se": _num(recal.intercept_se),
+        "brier_se": _num(np.std((p - y) ** 2, ddof=1) / math.sqrt(len(y))),
+    }
 
 
 def _num(value: Any) -> float | None:
@@ -388,19 +406,40 @@ def _alerts(
     if judged:
         r = min(judged, key=lambda x: x["window"])
         problems: list[Factor] = []
+        # A finding counts only past its threshold AND past sampling noise (one-sided z at the thresholds' alpha,
+        # on the window's analytic standard error), as drift is judged against the PSI noise bound: on 100-200
+        # outcomes an AUROC moves by 0.05 and a calibration slope by 0.3 from chance alone.
+        z = float(norm.ppf(1.0 - float(perf.get("alpha", 0.01))))
+
+        def beyond_noise(deviation: float, se_key: str) -> bool:
+            se = r.get(se_key)
+            return se is None or abs(deviation) > z * se
+
         base_auroc = validated.get("auroc")
-        if base_auroc is not None and r["auroc"] < base_auroc - perf["auroc_drop"]:
+        if (
+            base_auroc is not None
+            and r["auroc"] < base_auroc - perf["auroc_drop"]
+            and beyond_noise(base_auroc - r["auroc"], "auroc_se")
+        ):
             problems.append(
                 Factor("AUROC", r["auroc"] - base_auroc, f"AUROC {r['auroc']:.3f} vs {base_auroc:.3f} validated")
             )
         slope = r.get("calibration_slope")
-        if slope is not None and not perf["slope_low"] <= slope <= perf["slope_high"]:
+        if (
+            slope is not None
+            and not perf["slope_low"] <= slope <= perf["slope_high"]
+            and beyond_noise(slope - 1.0, "calibration_slope_se")
+        ):
             problems.append(Factor("calibration slope", slope - 1.0, f"calibration slope {slope:.2f}"))
         inter = r.get("calibration_intercept")
-        if inter is not None and abs(inter) > perf["intercept_abs"]:
+        if inter is not None and abs(inter) > perf["intercept_abs"] and beyond_noise(inter, "calibration_intercept_se"):
             problems.append(Factor("calibration intercept", inter, f"calibration intercept {inter:+.2f}"))
         base_brier = validated.get("brier")
-        if base_brier and r["brier"] > base_brier * (1 + perf["brier_rise"]):
+        if (
+            base_brier
+            and r["brier"] > base_brier * (1 + perf["brier_rise"])
+            and beyond_noise(r["brier"] - base_brier, "brier_se")
+        ):
             problems.append(Factor("Brier", r["brier"] - base_brier, f"Brier {r['brier']:.3f} vs {base_brier:.3f}"))
         if problems:
             discrimination = any(f.label == "AUROC" for f in problems)

@@ -9,6 +9,10 @@ because no installed library computes them in the form clinical reporting asks f
   Fitted with statsmodels-free Newton-Raphson on one or two parameters, unpenalised (sklearn's
   ``LogisticRegression(penalty=None)`` cannot take an offset).
 * net benefit at a threshold: ``TP/n - FP/n * t/(1-t)`` (Vickers & Elkin 2006, *Med Decis Making* 26:565).
+
+Standard errors, for monitors that must tell a real change from sampling noise on a few hundred outcomes: the
+recalibration coefficients' from the inverse Fisher information of the same fit, and the AUROC's by Hanley &
+McNeil (1982, *Radiology* 143:29, eq. 2), which needs only the AUROC and the two class sizes.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class Recalibration:
 
     slope: float
     intercept: float
+    slope_se: float = float("nan")
+    intercept_se: float = float("nan")
 
 
 def _checked(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -51,9 +57,10 @@ def _checked(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[NDArray[np.float64],
 
 def _newton_logistic(
     x: NDArray[np.float64], y: NDArray[np.float64], offset: NDArray[np.float64], iterations: int = 50
-) -> NDArray[np.float64]:
-    """Maximum-likelihood logistic coefficients for design ``x`` with a fixed offset (IRLS)."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Maximum-likelihood logistic coefficients for design ``x`` with a fixed offset (IRLS), and their SEs."""
     beta = np.zeros(x.shape[1])
+    hessian = np.eye(x.shape[1])
     for _ in range(iterations):
         mu = expit(x @ beta + offset)
         w = mu * (1.0 - mu)
@@ -62,7 +69,9 @@ def _newton_logistic(
         beta = beta + step
         if np.max(np.abs(step)) < 1e-10:
             break
-    return beta
+    mu = expit(x @ beta + offset)
+    information = x.T @ (x * (mu * (1.0 - mu))[:, None]) + 1e-10 * np.eye(x.shape[1])
+    return beta, np.sqrt(np.diag(np.linalg.inv(information)))
 
 
 def calibration_slope_intercept(y_true: ArrayLike, y_prob: ArrayLike) -> Recalibration:
@@ -70,9 +79,26 @@ def calibration_slope_intercept(y_true: ArrayLike, y_prob: ArrayLike) -> Recalib
     y, p = _checked(y_true, y_prob)
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
     ones = np.ones_like(lp)
-    slope = _newton_logistic(np.column_stack([ones, lp]), y, np.zeros_like(lp))[1]
-    intercept = _newton_logistic(ones[:, None], y, lp)[0]
-    return Recalibration(slope=float(slope), intercept=float(intercept))
+    slope, slope_se = _newton_logistic(np.column_stack([ones, lp]), y, np.zeros_like(lp))
+    intercept, intercept_se = _newton_logistic(ones[:, None], y, lp)
+    return Recalibration(
+        slope=float(slope[1]),
+        intercept=float(intercept[0]),
+        slope_se=float(slope_se[1]),
+        intercept_se=float(intercept_se[0]),
+    )
+
+
+def auroc_standard_error(auroc: float, n_events: int, n_non_events: int) -> float:
+    """Standard error of an AUROC from its value and the class sizes (Hanley & McNeil 1982, eq. 2)."""
+    if n_events < 1 or n_non_events < 1 or not 0.0 <= auroc <= 1.0:
+        return float("nan")
+    q1 = auroc / (2.0 - auroc)
+    q2 = 2.0 * auroc * auroc / (1.0 + auroc)
+    var = (
+        auroc * (1.0 - auroc) + (n_events - 1) * (q1 - auroc * auroc) + (n_non_events - 1) * (q2 - auroc * auroc)
+    ) / (n_events * n_non_events)
+    return float(np.sqrt(max(var, 0.0)))
 
 
 def net_benefit(y_true: ArrayLike, y_prob: ArrayLike, threshold: float) -> float:
