@@ -160,3 +160,19 @@ def test_secagg_training_honours_consent_and_is_audited(runs: tuple[Run, Run]) -
     for s in secure.sites:
         trains = [e for e in s.audit.entries() if e["action"] == "federated_train"]  # type: ignore[attr-defined]
         assert len(trains) == 3 and all("masked (SecAgg+)" in str(e["reason"]) for e in trains)
+
+
+@pytest.mark.slow
+def test_a_site_whose_calibration_rows_hold_one_outcome_abstains(tmp_path: Path) -> None:
+    frames = [site_frame(f"site-{i}", 150, seed=i) for i in (1, 2)]
+    calibration = site_data("site-1", frames[0], StaticConsent()).calibration
+    frames[0].loc[frames[0]["patient_id"].isin(set(calibration["patient_id"])), "label"] = 0
+    sites = [
+        SiteRuntime(f.site.iloc[0], site_data(f.site.iloc[0], f, StaticConsent()), JsonlAuditSink(tmp_path / f"{i}"))
+        for i, f in enumerate(frames)
+    ]
+    assert sites[0].data.calibration["label"].nunique() == 1
+    result = run_local(sites, FederationPlan(rounds=1, C_grid=(0.1,), evaluate_each_round=False))
+    calibrations = [e["reason"] for e in sites[0].audit.entries() if e["action"] == "federated_calibrate"]  # type: ignore[attr-defined]
+    assert calibrations and "abstained" in calibrations[0]
+    assert result.platt[0] != 1.0  # the Platt map is site 2's alone, not the abstaining site's placeholder

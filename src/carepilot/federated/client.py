@@ -182,6 +182,11 @@ def make_client_app(load_site: SiteLoader) -> ClientApp:
     def calibrate(message: Message, context: Context) -> Message:
         s = site(context)
         rows = s.data.calibration
+        if rows["label"].nunique() < 2:
+            # Platt scaling needs both outcomes: a small site abstains (weight 0) instead of stopping the run.
+            arrays = ArrayRecord({"platt": Array(np.array([1.0, 0.0]))})
+            s.record("federated_calibrate", f"{len(rows)} calibration rows of one outcome class; abstained")
+            return _reply(message, arrays, {"num-examples": 0.0})
         theta = message.content.array_records["arrays"]["theta"].numpy()
         prep = _prep(_config(message))
         platt = platt_fit(decision(theta, prep.transform(rows)), rows["label"].to_numpy())

@@ -310,6 +310,8 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
     arrays = ArrayRecord({"theta": Array(theta)})
     replies = _ask(counting, nodes, "calibrate", arrays, weights_config, plan.timeout)
     counts = np.array([_metric(r, "num-examples") for r in replies])
+    if counts.sum() <= 0:
+        raise ModelError("no site's calibration patients include both outcomes: Platt scaling cannot be fitted")
     platts = np.stack([r.content.array_records["arrays"]["platt"].numpy() for r in replies])
     platt = (platts * counts[:, None]).sum(axis=0) / counts.sum()
 
