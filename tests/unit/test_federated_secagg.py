@@ -20,6 +20,7 @@ from carepilot.federated.deploy import count_or_fraction, plan_from, run_config
 from carepilot.federated.local import run_local
 from carepilot.federated.server import FederationPlan, FederationResult, PrivacyPlan, SecAggPlan
 from carepilot.federated.sites import site_data
+from tests.cli import run
 from tests.unit.federated_frames import site_frame
 
 SIZES = (150, 260, 200)
@@ -36,6 +37,15 @@ def test_impossible_share_settings_are_input_errors() -> None:
         FederationPlan(secure_aggregation=SecAggPlan(num_shares=2))  # Flower needs more than 2 shares as a count
     with pytest.raises(InputError, match="--secagg-threshold"):
         count_or_fraction("most", "--secagg-threshold")
+
+
+def test_the_cli_refuses_secagg_with_dp_before_starting_anything(tmp_path: Path) -> None:
+    for name in ("site-1", "site-2"):
+        (tmp_path / "sites" / name).mkdir(parents=True)
+        (tmp_path / "sites" / name / "carepilot.db").touch()
+    result = run(tmp_path / "home", "federate", "run", "--sites-dir", str(tmp_path / "sites"), "--secagg", "--dp")
+    assert result.exit_code == 2 and "cannot be combined" in result.output
+    assert not (tmp_path / "home" / "federated-run").exists()
 
 
 def test_the_deployment_run_config_carries_the_secagg_plan() -> None:

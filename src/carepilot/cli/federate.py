@@ -33,7 +33,7 @@ def _plan(
     threshold: str = "0.6",
 ) -> FederationPlan:
     from carepilot.federated.deploy import count_or_fraction
-    from carepilot.federated.server import PrivacyPlan, SecAggPlan
+    from carepilot.federated.server import FederationPlan, PrivacyPlan, SecAggPlan
 
     privacy = PrivacyPlan(noise_multiplier=noise, clipping_norm=clip) if dp else None
     secure = None
