@@ -114,9 +114,8 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         secure_seconds = None
         if options.get("secagg", "0") == "1":
             t0 = time.perf_counter()
-            secure = _federate(
-                runtimes, FederationPlan(rounds=rounds, secure_aggregation=SecAggPlan(), **quick), runtime
-            )  # type: ignore[arg-type]
+            secure_plan = FederationPlan(rounds=rounds, secure_aggregation=SecAggPlan(), **quick)  # type: ignore[arg-type]
+            secure = _federate(runtimes, secure_plan, runtime)
             secure_seconds = time.perf_counter() - t0
         privacy = PrivacyPlan(
             noise_multiplier=float(options.get("noise_multiplier", "1.0")),

@@ -73,7 +73,7 @@ def _run(tmp: Path, secure: bool) -> Run:
     fits: list[tuple[int, np.ndarray]] = []
     real_fit = client_module.local_fit
 
-    def spy(theta, X, y, **kwargs):  # type: ignore[no-untyped-def]
+    def spy(theta, X, y, **kwargs):
         new, loss = real_fit(theta, X, y, **kwargs)
         fits.append((len(y), new.copy()))
         return new, loss

@@ -83,10 +83,10 @@ def _evaluate_step(
         ]
         replies = [r for r in grid.send_and_receive(messages, timeout=timeout) if not r.has_error()]
         metrics = [r.content.metric_records["metrics"] for r in replies]
-        total = sum(float(m["num-examples"]) for m in metrics)  # type: ignore[arg-type]
-        if total:
-            loss = sum(float(m["num-examples"]) * float(m["eval_loss"]) for m in metrics) / total  # type: ignore[arg-type]
-            sink[current] = MetricRecord({"eval_loss": loss})
+        counts = [float(m["num-examples"]) for m in metrics]  # type: ignore[arg-type]
+        losses = [float(m["eval_loss"]) for m in metrics]  # type: ignore[arg-type]
+        if sum(counts):
+            sink[current] = MetricRecord({"eval_loss": float(np.dot(counts, losses) / sum(counts))})
 
     return step
 
