@@ -21,11 +21,30 @@ def register(app: typer.Typer) -> None:
     app.add_typer(federate_app, name="federate")
 
 
-def _plan(rounds: int, min_clients: int, mu: float, dp: bool, noise: float, clip: float) -> FederationPlan:
-    from carepilot.federated.server import PrivacyPlan
+def _plan(
+    rounds: int,
+    min_clients: int,
+    mu: float,
+    dp: bool,
+    noise: float,
+    clip: float,
+    secagg: bool = False,
+    shares: str = "1.0",
+    threshold: str = "0.6",
+) -> FederationPlan:
+    from carepilot.federated.deploy import count_or_fraction
+    from carepilot.federated.server import FederationPlan, PrivacyPlan, SecAggPlan
 
     privacy = PrivacyPlan(noise_multiplier=noise, clipping_norm=clip) if dp else None
-    return FederationPlan(rounds=rounds, min_clients=min_clients, proximal_mu=mu, privacy=privacy)
+    secure = None
+    if secagg:
+        secure = SecAggPlan(
+            num_shares=count_or_fraction(shares, "--secagg-shares"),
+            reconstruction_threshold=count_or_fraction(threshold, "--secagg-threshold"),
+        )
+    return FederationPlan(
+        rounds=rounds, min_clients=min_clients, proximal_mu=mu, privacy=privacy, secure_aggregation=secure
+    )
 
 
 Rounds = Annotated[int, typer.Option("--rounds", help="Federated training rounds.")]
@@ -33,6 +52,16 @@ Mu = Annotated[float, typer.Option("--proximal-mu", help="FedProx mu (0 = FedAvg
 Dp = Annotated[bool, typer.Option("--dp", help="Differential privacy: client-side clipping + Gaussian noise.")]
 Noise = Annotated[float, typer.Option("--noise-multiplier", help="DP noise multiplier.")]
 Clip = Annotated[float, typer.Option("--clipping-norm", help="DP clipping norm of a site's update.")]
+SecAgg = Annotated[
+    bool, typer.Option("--secagg", help="Secure aggregation (SecAgg+): the server sees only the sum of updates.")
+]
+Shares = Annotated[
+    str, typer.Option("--secagg-shares", help="SecAgg+ key shares per site: a count, or a fraction of the sites.")
+]
+Threshold = Annotated[
+    str,
+    typer.Option("--secagg-threshold", help="SecAgg+ shares needed to unmask: a count, or a fraction of the shares."),
+]
 Register = Annotated[bool, typer.Option("--register/--no-register", help="Register the model in this home.")]
 
 
@@ -72,6 +101,9 @@ def server(
     dp: Dp = False,
     noise_multiplier: Noise = 1.0,
     clipping_norm: Clip = 0.1,
+    secagg: SecAgg = False,
+    secagg_shares: Shares = "1.0",
+    secagg_threshold: Threshold = "0.6",
     register_model: Register = True,
     out: Annotated[Path, typer.Option("--out", help="Where to write the run's JSON summary.")] = Path(
         "federated-result.json"
@@ -82,7 +114,9 @@ def server(
 
     s = settings()
     s.ensure_home()
-    plan = _plan(rounds, min_clients, proximal_mu, dp, noise_multiplier, clipping_norm)
+    plan = _plan(
+        rounds, min_clients, proximal_mu, dp, noise_multiplier, clipping_norm, secagg, secagg_shares, secagg_threshold
+    )
     code = serve(
         plan, s.home / "federated-server", port, out.resolve(), s.models_dir if register_model else None, 3600.0
     )
@@ -99,6 +133,9 @@ def run(
     dp: Dp = False,
     noise_multiplier: Noise = 1.0,
     clipping_norm: Clip = 0.1,
+    secagg: SecAgg = False,
+    secagg_shares: Shares = "1.0",
+    secagg_threshold: Threshold = "0.6",
     register_model: Register = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -110,7 +147,9 @@ def run(
         raise InputError(f"{sites_dir} needs at least two site folders with a carepilot.db")
     s = settings()
     s.ensure_home()
-    plan = _plan(rounds, len(homes), proximal_mu, dp, noise_multiplier, clipping_norm)
+    plan = _plan(
+        rounds, len(homes), proximal_mu, dp, noise_multiplier, clipping_norm, secagg, secagg_shares, secagg_threshold
+    )
     work = s.home / "federated-run"
     sites = [(h.name, str(h.resolve()), h.resolve()) for h in homes]
     result = run_all(sites, plan, work, (work / "result.json").resolve(), s.models_dir if register_model else None)

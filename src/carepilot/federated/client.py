@@ -4,7 +4,9 @@ Phases (Flower message types): ``query.stats`` (pooled-preprocessing statistics)
 FedProx steps from the global weights), ``evaluate`` (held-out loss each round), ``query.calibrate`` (local Platt
 fit of the final weights) and ``query.final`` (held-out metrics and a risk histogram of the calibrated model).
 Every reply carries arrays of fixed, model-defined shapes and scalar metrics; every phase is audited at the site.
-With differential privacy on, Flower's ``fixedclipping_mod`` clips each training update before it leaves.
+With differential privacy on, Flower's ``fixedclipping_mod`` clips each training update before it leaves. With
+secure aggregation on, the training messages follow Flower's SecAgg+ protocol (legacy ``FitIns`` / ``FitRes``
+records, see ``secure.py``) and Flower's ``secaggplus_mod`` quantises and masks the update before it leaves.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+from flwr.compat.common import recorddict_compat as compat
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 from scipy.special import expit
 
@@ -76,6 +82,20 @@ def clipping_when_asked_mod(message: Message, context: Context, call_next: Clien
     return call_next(message, context)
 
 
+def secagg_when_asked_mod(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower's ``secaggplus_mod`` for SecAgg+ training messages, otherwise a pass-through.
+
+    ``secaggplus_mod`` fails on a training message without its SecAgg+ config record, so the Message-API training
+    rounds of a run without secure aggregation go straight to the handler.
+    """
+    if RECORD_KEY_CONFIGS in message.content.config_records:
+        return secaggplus_mod(message, context, call_next)
+    return call_next(message, context)
+
+
+LEGACY_PARAMETERS = "fitins.parameters"
+
+
 def make_client_app(load_site: SiteLoader) -> ClientApp:
     """The site's ClientApp; ``load_site`` turns the node's context into its ``SiteRuntime`` (cached per node)."""
     app = ClientApp()
@@ -97,16 +117,35 @@ def make_client_app(load_site: SiteLoader) -> ClientApp:
         reply.content["site"] = ConfigRecord({"name": s.name})
         return reply
 
-    @app.train(mods=[clipping_when_asked_mod])
-    def train(message: Message, context: Context) -> Message:
-        s = site(context)
-        config = _config(message)
+    def local_update(s: SiteRuntime, theta: np.ndarray, config: ConfigRecord, mu: float) -> tuple[np.ndarray, float]:
         prep = _prep(config)
         rows = s.data.fit_rows
-        theta = message.content.array_records["arrays"]["theta"].numpy()
         X, y = prep.transform(rows), rows["label"].to_numpy(dtype=float)
+        return local_fit(theta, X, y, lam=float(config["lam"]), mu=mu, steps=int(config["local-steps"]))  # type: ignore[arg-type]
+
+    @app.train(mods=[secagg_when_asked_mod, clipping_when_asked_mod])
+    def train(message: Message, context: Context) -> Message:
+        s = site(context)
+        rows = s.data.fit_rows
+        if LEGACY_PARAMETERS in message.content.array_records:
+            # SecAgg+ round: legacy FitIns in, FitRes out; secaggplus_mod masks the parameters before they leave.
+            # (Read as records: the preprocessing vector is a list, which compat.recorddict_to_fitins refuses.)
+            record = message.content.array_records[LEGACY_PARAMETERS]
+            theta = parameters_to_ndarrays(compat.arrayrecord_to_parameters(record, keep_input=True))[0]
+            config = message.content.config_records["fitins.config"]
+            mu = float(config.get("proximal_mu", 0.0))  # type: ignore[arg-type]
+            new, loss = local_update(s, theta, config, mu)
+            s.record(
+                "federated_train",
+                f"round {config.get('server-round')!s}: {len(rows)} rows, mu={mu:g}; "
+                f"sent theta{tuple(new.shape)} quantised and masked (SecAgg+)",
+            )
+            fitres = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([new]), len(rows), {"train_loss": loss})
+            return Message(compat.fitres_to_recorddict(fitres, keep_input=True), reply_to=message)
+        config = _config(message)
+        theta = message.content.array_records["arrays"]["theta"].numpy()
         mu = float(config.get("proximal-mu", 0.0))  # type: ignore[arg-type]
-        new, loss = local_fit(theta, X, y, lam=float(config["lam"]), mu=mu, steps=int(config["local-steps"]))  # type: ignore[arg-type]
+        new, loss = local_update(s, theta, config, mu)
         arrays = ArrayRecord({"theta": Array(new)})
         weight = 1.0 if bool(config.get("uniform-weights", False)) else float(len(rows))
         s.record(
@@ -143,6 +182,11 @@ def make_client_app(load_site: SiteLoader) -> ClientApp:
     def calibrate(message: Message, context: Context) -> Message:
         s = site(context)
         rows = s.data.calibration
+        if rows["label"].nunique() < 2:
+            # Platt scaling needs both outcomes: a small site abstains (weight 0) instead of stopping the run.
+            arrays = ArrayRecord({"platt": Array(np.array([1.0, 0.0]))})
+            s.record("federated_calibrate", f"{len(rows)} calibration rows of one outcome class; abstained")
+            return _reply(message, arrays, {"num-examples": 0.0})
         theta = message.content.array_records["arrays"]["theta"].numpy()
         prep = _prep(_config(message))
         platt = platt_fit(decision(theta, prep.transform(rows)), rows["label"].to_numpy())

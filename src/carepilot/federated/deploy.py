@@ -26,7 +26,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from carepilot.errors import InputError, ModelError
 from carepilot.federated.client import SiteRuntime, make_client_app
-from carepilot.federated.server import FederationPlan, PrivacyPlan, RecordingGrid, federate
+from carepilot.federated.server import FederationPlan, PrivacyPlan, RecordingGrid, SecAggPlan, federate
 from carepilot.federated.sites import site_data, store_frame
 from carepilot.store.audit import SqlAuditSink
 from carepilot.store.db import open_database
@@ -94,6 +94,14 @@ def plan_from(config: dict[str, Any]) -> FederationPlan:
             clipping_norm=float(config.get("clipping-norm", 0.1)),
             delta=float(config.get("delta", 1e-5)),
         )
+    secagg = None
+    if bool(config.get("secagg", False)):
+        secagg = SecAggPlan(
+            num_shares=count_or_fraction(config.get("secagg-num-shares", 1.0)),
+            reconstruction_threshold=count_or_fraction(config.get("secagg-threshold", 0.6)),
+            clipping_range=float(config.get("secagg-clipping-range", 8.0)),
+            quantization_range=int(config.get("secagg-quantization-range", 2**22)),
+        )
     return FederationPlan(
         rounds=int(config.get("rounds", 20)),
         min_clients=int(config.get("min-clients", 2)),
@@ -103,7 +111,17 @@ def plan_from(config: dict[str, Any]) -> FederationPlan:
         privacy=privacy,
         evaluate_each_round=bool(config.get("evaluate-each-round", True)),
         wait_seconds=float(config.get("wait-seconds", 120.0)),
+        secure_aggregation=secagg,
     )
+
+
+def count_or_fraction(value: Any, what: str = "a SecAgg+ share setting") -> int | float:
+    """A SecAgg+ share setting as Flower reads it: an integer is a count, a number with a point a fraction."""
+    text = str(value).strip()
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        raise InputError(f"{what}: {text!r} is neither a count (e.g. 3) nor a fraction (e.g. 0.6)") from None
 
 
 @server_app.main()
@@ -274,6 +292,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 def run_config(plan: FederationPlan, out: Path, models_dir: Path | None) -> dict[str, Any]:
     """The run config of one federated run (the keys ``plan_from`` reads back)."""
     privacy = plan.privacy or PrivacyPlan()
+    secagg = plan.secure_aggregation or SecAggPlan()
     return {
         "rounds": plan.rounds,
         "min-clients": plan.min_clients,
@@ -286,6 +305,12 @@ def run_config(plan: FederationPlan, out: Path, models_dir: Path | None) -> dict
         "delta": privacy.delta,
         "evaluate-each-round": plan.evaluate_each_round,
         "wait-seconds": plan.wait_seconds,
+        "secagg": plan.secure_aggregation is not None,
+        # Shares as strings: a TOML float 1.0 and integer 1 would otherwise be indistinguishable once written.
+        "secagg-num-shares": str(secagg.num_shares),
+        "secagg-threshold": str(secagg.reconstruction_threshold),
+        "secagg-clipping-range": secagg.clipping_range,
+        "secagg-quantization-range": secagg.quantization_range,
         "out": str(out),
         "models-dir": str(models_dir or ""),
     }

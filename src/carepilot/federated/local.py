@@ -2,7 +2,9 @@
 
 Same ServerApp phases and ClientApp handlers as the gRPC deployment and Flower's simulation, without starting
 Ray or sockets: the unit tests use it (milliseconds instead of a minute of Ray start-up on two shared cores), and
-so can the benchmark. It is a stand-in for transport only; nothing about what is sent changes.
+so can the benchmark. It is a stand-in for transport only; nothing about what is sent changes. Like a real
+transport, each site gets its own copy of a message (Flower's protobuf round trip): SecAgg+ sends one content
+object to every site and its client mod consumes entries of it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from uuid import uuid4
 from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID
+from flwr.common.serde import message_from_proto, message_to_proto
 from flwr.serverapp import Grid
+from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from carepilot.federated.client import SiteRuntime, make_client_app
@@ -31,7 +35,8 @@ class LocalGrid(Grid):
             for i, cfg in enumerate(node_configs)
         }
         self._pending: dict[str, Message] = {}
-        self._run: Any = None
+        # The legacy workflow (SecAgg+) reads the run id from the grid.
+        self._run: Any = Run.create_empty(1)
 
     def set_run(self, run: Any) -> None:
         self._run = run
@@ -52,7 +57,10 @@ class LocalGrid(Grid):
         ids = []
         for message in messages:
             message.metadata.__dict__["_message_id"] = str(uuid4())
-            self._pending[message.metadata.message_id] = self.app(message, self.contexts[message.metadata.dst_node_id])
+            delivered = message_from_proto(message_to_proto(message))
+            self._pending[message.metadata.message_id] = self.app(
+                delivered, self.contexts[message.metadata.dst_node_id]
+            )
             ids.append(message.metadata.message_id)
         return ids
 

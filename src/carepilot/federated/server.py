@@ -5,7 +5,8 @@ Order: (1) pooled preprocessing from the sites' sums and counts; (2) ``rounds`` 
 differential privacy, the strategy is wrapped in Flower's ``DifferentialPrivacyClientSideFixedClipping``
 (sites clip their update with ``fixedclipping_mod``, the server adds Gaussian noise to the average) and the
 privacy spent is tracked by Flower's RDP accountant (Mironov 2017, "Renyi Differential Privacy") with sites as
-the privacy unit; (3) Platt recalibration: each site fits Platt scaling on its calibration patients and the
+the privacy unit; with secure aggregation, the training rounds run under Flower's SecAgg+ workflow instead
+(``secure.py``: the server only ever unmasks the sum of the sites' quantised updates); (3) Platt recalibration: each site fits Platt scaling on its calibration patients and the
 server averages the two parameters weighted by patient count; (4) final federated evaluation. The server only
 ever holds aggregate arrays; ``RecordingGrid`` counts every array byte exchanged and lets a caller inspect each
 reply (the privacy test does).
@@ -24,7 +25,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordD
 from flwr.serverapp import Grid, PrivacyConfig, ServerApp
 from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedProx
 
-from carepilot.errors import ModelError
+from carepilot.errors import InputError, ModelError
 from carepilot.features.readmission import FEATURES
 from carepilot.federated.evaluation import pooled
 from carepilot.federated.preprocessing import PooledPreprocessing, pool_statistics
@@ -42,8 +43,23 @@ class PrivacyPlan:
 
 
 @dataclass(frozen=True)
+class SecAggPlan:
+    """SecAgg+ (Bell et al. 2020): key shares per site, shares needed to unmask, clipping and quantisation ranges.
+
+    Integers are counts; floats are fractions (of the sites for ``num_shares``, of the shares for the threshold),
+    as Flower's ``SecAggPlusWorkflow`` reads them. ``clipping_range`` bounds every weighted parameter before it is
+    quantised to ``quantization_range`` levels (masks are drawn modulo 2**32).
+    """
+
+    num_shares: int | float = 1.0
+    reconstruction_threshold: int | float = 0.6
+    clipping_range: float = 8.0
+    quantization_range: int = 2**22
+
+
+@dataclass(frozen=True)
 class FederationPlan:
-    """What the server runs: rounds, how many sites must join, FedProx mu, L2 strength, local work, DP."""
+    """What the server runs: rounds, how many sites must join, FedProx mu, L2 strength, local work, DP, SecAgg+."""
 
     rounds: int = 20
     min_clients: int = 2
@@ -56,6 +72,21 @@ class FederationPlan:
     evaluate_each_round: bool = True  # held-out loss at every site after each round (the history)
     wait_seconds: float = 120.0
     timeout: float = 600.0
+    secure_aggregation: SecAggPlan | None = None
+
+    def __post_init__(self) -> None:
+        if self.secure_aggregation is not None and self.privacy is not None:
+            # The DP used here is Flower's Message-API wrapper and RDP accountant; in Flower 1.42 SecAgg+ runs
+            # only inside the legacy DefaultWorkflow with legacy strategies, which they cannot join.
+            raise InputError(
+                "--secagg and --dp cannot be combined: differential privacy here is Flower's Message-API "
+                "DifferentialPrivacyClientSideFixedClipping with its RDP accountant, and Flower 1.42 runs SecAgg+ "
+                "only in the legacy DefaultWorkflow with legacy strategies; run one or the other"
+            )
+        if self.secure_aggregation is not None:
+            from carepilot.federated.secure import secagg_workflow
+
+            secagg_workflow(self.secure_aggregation, self.timeout)  # refuses impossible share / range settings
 
 
 @dataclass
@@ -85,6 +116,16 @@ def array_bytes(records: Iterable[ArrayRecord]) -> int:
     return sum(len(a.data) for rec in records for a in rec.values())
 
 
+def payload_bytes(content: RecordDict) -> int:
+    """Array bytes plus the raw bytes carried in config records (SecAgg+ keys, key shares and masked vectors)."""
+    raw = 0
+    for rec in content.config_records.values():
+        for value in rec.values():
+            items = value if isinstance(value, list) else [value]
+            raw += sum(len(v) for v in items if isinstance(v, bytes))
+    return array_bytes(content.array_records.values()) + raw
+
+
 class RecordingGrid(Grid):
     """A ``Grid`` that forwards to the real one, counting array bytes and showing each reply to ``on_reply``."""
 
@@ -109,7 +150,7 @@ class RecordingGrid(Grid):
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         out = list(messages)
-        self.bytes_sent += array_bytes(r for m in out for r in m.content.array_records.values())
+        self.bytes_sent += sum(payload_bytes(m.content) for m in out)
         return self.inner.push_messages(out)
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
@@ -117,14 +158,14 @@ class RecordingGrid(Grid):
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         out = list(messages)
-        self.bytes_sent += array_bytes(r for m in out for r in m.content.array_records.values())
+        self.bytes_sent += sum(payload_bytes(m.content) for m in out)
         return self._seen(self.inner.send_and_receive(out, timeout=timeout))
 
     def _seen(self, replies: Iterable[Message]) -> list[Message]:
         replies = list(replies)
         for reply in replies:
             if not reply.has_error():
-                self.bytes_received += array_bytes(reply.content.array_records.values())
+                self.bytes_received += payload_bytes(reply.content)
             if self.on_reply is not None:
                 self.on_reply(reply)
         return replies
@@ -171,6 +212,10 @@ def _train(
         "lam": 1.0 / (C * prep.n),
         "local-steps": plan.local_steps,
     }
+    if plan.secure_aggregation is not None:
+        from carepilot.federated.secure import train_secure
+
+        return train_secure(grid, nodes, plan, plan.secure_aggregation, prep, base)
     strategy: Any = FedProx(
         fraction_evaluate=1.0 if plan.evaluate_each_round else 0.0,
         proximal_mu=plan.proximal_mu,
@@ -227,6 +272,8 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
     name = "FedProx" if plan.proximal_mu > 0 else "FedAvg (FedProx with mu=0)"
     if plan.privacy is not None:
         name += " + DP (client-side fixed clipping)"
+    if plan.secure_aggregation is not None:
+        name += " + SecAgg+"
     bytes_rounds = 0
     candidates: list[tuple[float, float, np.ndarray, Any]] = []
     for C in plan.C_grid:
@@ -263,6 +310,8 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
     arrays = ArrayRecord({"theta": Array(theta)})
     replies = _ask(counting, nodes, "calibrate", arrays, weights_config, plan.timeout)
     counts = np.array([_metric(r, "num-examples") for r in replies])
+    if counts.sum() <= 0:
+        raise ModelError("no site's calibration patients include both outcomes: Platt scaling cannot be fitted")
     platts = np.stack([r.content.array_records["arrays"]["platt"].numpy() for r in replies])
     platt = (platts * counts[:, None]).sum(axis=0) / counts.sum()
 
