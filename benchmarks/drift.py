@@ -29,7 +29,8 @@ serves, each with a 95% percentile bootstrap interval over discharges; the champ
 discharges shows what retraining bought. Options: ``patients`` (default 10000), ``years`` (5), ``seed`` (7),
 ``train_from`` (2022-01-01), ``deploy`` (2024-01-01), ``shift`` (2024-07-01), ``window`` (56), ``retrain_after``
 (300), ``dir`` (an existing population folder instead of synthesising one), ``store`` (a SQLite file kept between
-runs: ingested on the first run, reused after).
+runs: ingested on the first run, reused after), ``sites_dir`` (a health system with one store per hospital, as
+``carepilot federate prepare`` makes: the model serves every hospital and the examples are their union).
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from carepilot.bench import BenchReport, peak_rss_mb
 from carepilot.config import Settings
@@ -54,6 +55,7 @@ from carepilot.domain.consent import StaticConsent
 from carepilot.errors import ModelError
 from carepilot.features.population import iter_profiles, readmission_frame
 from carepilot.features.readmission import FEATURES, READMISSION_WINDOW
+from carepilot.federated.deploy import cached_store_frame, store_url
 from carepilot.ingest.pipeline import Ingestor
 from carepilot.ingest.readers import discover
 from carepilot.learning.drift import reference_profile
@@ -62,7 +64,7 @@ from carepilot.learning.inputs import demographics, read_reference, validated_me
 from carepilot.learning.monitoring import load_thresholds, monitor
 from carepilot.learning.outcomes import OutcomeRepository, Prediction
 from carepilot.learning.retraining import retrain
-from carepilot.models.metrics import binary_metrics
+from carepilot.models.metrics import binary_metrics, calibration_slope_intercept
 from carepilot.models.registry import ModelRegistry
 from carepilot.models.risk import RiskClassifier
 from carepilot.store import tables as t
@@ -102,9 +104,13 @@ def _auroc_ci(y: np.ndarray, p: np.ndarray, seed: int) -> dict[str, Any]:
         random_state=seed,
     )
     ci = res.confidence_interval
+    recal = calibration_slope_intercept(y, p)
     return {
         "auroc": round(float(roc_auc_score(y, p)), 4),
         "ci": [round(float(ci.low), 4), round(float(ci.high), 4)],
+        "brier": round(float(brier_score_loss(y, p)), 4),
+        "calibration_slope": round(recal.slope, 3),
+        "calibration_intercept": round(recal.intercept, 3),
         "n": len(y),
         "events": int(y.sum()),
     }
@@ -137,13 +143,14 @@ class Timeline:
     retrain_after: int = 300
 
 
-def simulate(frame: pd.DataFrame, workdir: Path, db: Any, when: Timeline, seed: int) -> dict[str, Any]:
+def simulate(
+    frame: pd.DataFrame, people: pd.DataFrame, workdir: Path, db: Any, when: Timeline, seed: int
+) -> dict[str, Any]:
     """Run the deployment week by week; returns the figures and the event log."""
     registry = ModelRegistry(workdir / "models")
     outcomes = OutcomeRepository(db)
     gov = Governance(registry, ModelEventRepository(db))
     thresholds = load_thresholds()
-    people = demographics(db)
 
     deploy, shift, window_days = when.deploy, when.shift, when.window_days
     known = frame[(frame["index_time"] >= when.train_from) & (frame["index_time"] + READMISSION_WINDOW <= deploy)]
@@ -333,42 +340,18 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     shift = when.shift
     workdir = Path(tempfile.mkdtemp(prefix="carepilot-bench-drift-"))
     try:
-        population = Path(options["dir"]) if "dir" in options else workdir / "population"
-        if "dir" not in options and not ("store" in options and Path(options["store"]).is_file()):
-            generate(
-                SynthOptions(
-                    patients=patients,
-                    seed=seed,
-                    years=float(options.get("years", "5")),
-                    out=population,
-                    format="ndjson",
-                    streams=False,
-                    reference_data=settings.reference_data,
-                )
+        if "sites_dir" in options:
+            examples, db = _health_system(Path(options["sites_dir"]), workdir)
+            dataset = f"synthetic health system, one store per hospital ({options['sites_dir']})"
+        else:
+            examples, db = _single_store(options, settings, workdir, patients, seed)
+            dataset = (
+                f"synthetic population at {options['dir']}"
+                if "dir" in options
+                else f"CarePilot synthetic population ({patients} patients, seed {seed})"
             )
-        # ``store=PATH`` keeps the ingested store between runs (ingest dominates the run time on a busy machine);
-        # the learning tables are emptied so each run starts from no predictions, outcomes or approvals.
-        store = Path(options["store"]) if "store" in options else workdir / "store.db"
-        reuse = store.is_file()
-        db = open_database(f"sqlite:///{store}")
-        repo = SqlRecordRepository(db)
-        if reuse:
-            with db.write() as conn:
-                for table in (t.predictions, t.outcomes, t.model_events):
-                    conn.execute(delete(table))
-        else:
-            Ingestor(repo, "ehr").ingest(discover([population / "fhir" / "ehr"]))
-        # With ``store=``, the point-in-time frame is cached next to it (``STORE.frame.parquet``; delete it after
-        # re-ingesting): building 10,000 patients' profiles takes minutes, and the simulation never changes them.
-        cached = store.with_suffix(".frame.parquet")
-        if reuse and "store" in options and cached.is_file():
-            examples = pd.read_parquet(cached)
-        else:
-            examples = readmission_frame(list(iter_profiles(repo)))
-            if "store" in options:
-                examples.to_parquet(cached)
         frame = apply_shift(examples, shift, seed)
-        sim = simulate(frame, workdir, db, when, seed)
+        sim = simulate(frame, demographics(db), workdir, db, when, seed)
         db.dispose()
         f = sim["figures"]
         delay = (sim["detection"] - shift).days if sim["detection"] is not None else None
@@ -384,6 +367,12 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             "auroc_after_drift_ci": f["after_drift"]["ci"],
             "auroc_after_retrain_ci": f["after_retrain"]["ci"],
             "auroc_champion_on_retrain_rows": f.get("champion_on_retrain_rows", {}).get("auroc"),
+            **{
+                f"{k}_{period}": f[period].get(k)
+                for period in ("before", "after_drift", "after_retrain")
+                for k in ("brier", "calibration_slope", "calibration_intercept")
+            },
+            "brier_champion_on_retrain_rows": f.get("champion_on_retrain_rows", {}).get("brier"),
             "n_before": f["before"]["n"],
             "n_after_drift": f["after_drift"]["n"],
             "n_after_retrain": f["after_retrain"]["n"],
@@ -397,9 +386,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         }
         return BenchReport(
             benchmark="drift",
-            dataset=f"CarePilot synthetic population ({patients} patients, seed {seed}), shift on {shift:%Y-%m-%d}"
-            if "dir" not in options
-            else f"synthetic population at {population}",
+            dataset=f"{dataset}, shift on {shift:%Y-%m-%d}",
             n=len(frame),
             metrics=metrics,
             baselines={"champion cross-validated on its training period": {"auroc": sim["cv_auroc"]}},
@@ -412,3 +399,68 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _single_store(
+    options: dict[str, str], settings: Settings, workdir: Path, patients: int, seed: int
+) -> tuple[pd.DataFrame, Any]:
+    """The examples of one store, synthesised and ingested here unless ``dir`` / ``store`` say otherwise."""
+    population = Path(options["dir"]) if "dir" in options else workdir / "population"
+    if "dir" not in options and not ("store" in options and Path(options["store"]).is_file()):
+        generate(
+            SynthOptions(
+                patients=patients,
+                seed=seed,
+                years=float(options.get("years", "5")),
+                out=population,
+                format="ndjson",
+                streams=False,
+                reference_data=settings.reference_data,
+            )
+        )
+    # ``store=PATH`` keeps the ingested store between runs (ingest dominates the run time on a busy machine);
+    # the learning tables are emptied so each run starts from no predictions, outcomes or approvals.
+    store = Path(options["store"]) if "store" in options else workdir / "store.db"
+    reuse = store.is_file()
+    db = open_database(f"sqlite:///{store}")
+    repo = SqlRecordRepository(db)
+    if reuse:
+        with db.write() as conn:
+            for table in (t.predictions, t.outcomes, t.model_events):
+                conn.execute(delete(table))
+    else:
+        Ingestor(repo, "ehr").ingest(discover([population / "fhir" / "ehr"]))
+    # With ``store=``, the point-in-time frame is cached next to it (``STORE.frame.parquet``; delete it after
+    # re-ingesting): building 10,000 patients' profiles takes minutes, and the simulation never changes them.
+    cached = store.with_suffix(".frame.parquet")
+    if reuse and cached.is_file():
+        return pd.read_parquet(cached), db
+    examples = readmission_frame(list(iter_profiles(repo)))
+    if "store" in options:
+        examples.to_parquet(cached)
+    return examples, db
+
+
+def _health_system(sites_dir: Path, workdir: Path) -> tuple[pd.DataFrame, Any]:
+    """Examples of every hospital store under ``sites_dir`` (``carepilot federate prepare``) and a warehouse.
+
+    One model serves the whole health system. Its predictions, outcomes and approvals go to a fresh warehouse
+    store holding every hospital's patients and encounters (what demographics and outcome resolution read). Each
+    hospital's examples are cached at the hospital, as the federated client caches them.
+    """
+    homes = sorted(p for p in sites_dir.iterdir() if (p / "carepilot.db").is_file())
+    if not homes:
+        raise ModelError(f"{sites_dir} holds no hospital stores (HOSPITAL/carepilot.db)")
+    db = open_database(f"sqlite:///{workdir / 'warehouse.db'}")
+    frames = []
+    for home in homes:
+        url = store_url(str(home))
+        frames.append(cached_store_frame(url, home / "federated")[0])
+        site_db = open_database(url)
+        with site_db.read() as src, db.write() as dst:
+            for table in (t.patients, t.encounters):
+                rows = [dict(r._mapping) for r in src.execute(select(table))]
+                if rows:
+                    dst.execute(table.insert(), rows)
+        site_db.dispose()
+    return pd.concat(frames, ignore_index=True), db

@@ -11,6 +11,11 @@ under 2-fold cross-fitting *within* that split (fit on one half, score on the ot
 scored on the data it was fitted on. Brier rather than log-loss decides, because isotonic steps reach
 exactly 0 or 1 and log-loss then punishes one unlucky patient without bound. Isotonic needs more data than
 sigmoid (Niculescu-Mizil & Caruana 2005), which this choice reflects.
+
+Calibration must never reorder patients: isotonic regression is increasing by construction, but a Platt fit on a
+small or noisy split can come out with a slope at or below zero, which would invert (or flatten) the model's
+ranking. Then only calibration-in-the-large is fitted: the slope is fixed at 1 and the intercept is the maximum
+likelihood one (``models.metrics.calibration_slope_intercept``), so the ranking the model learned is kept.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import StratifiedKFold
 
 from carepilot.errors import ModelError
+from carepilot.models.metrics import calibration_slope_intercept
 
 CALIBRATION_METHODS: tuple[str, ...] = ("sigmoid", "isotonic")
 _EPS = 1e-6
@@ -63,6 +69,9 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str) -> Calibrator:
         ).fit(np.asarray(raw, dtype=float), y)
     else:
         mapping = LogisticRegression(C=1e6).fit(_logit(raw), y)
+        if mapping.coef_[0, 0] <= 0.0:  # an inverting Platt map: keep the ranking, shift the level only
+            mapping.coef_ = np.ones_like(mapping.coef_)
+            mapping.intercept_ = np.array([calibration_slope_intercept(y, np.asarray(raw, dtype=float)).intercept])
     return Calibrator(method, mapping)
 
 
