@@ -86,3 +86,11 @@ def test_a_value_far_outside_the_pooled_distribution_is_flagged(frames: list[pd.
     row.iloc[0, 0] = 1e6
     flagged = model.out_of_distribution(row)[0]
     assert flagged.flagged and FEATURES[0] in flagged.reasons[0]
+
+
+def test_a_site_platt_fit_never_inverts_the_ranking():
+    z = np.linspace(-3.0, 0.0, 40)
+    y = (z < -2.0).astype(float)  # by chance, lower model risk went with the events at this small site
+    a, b = platt_fit(z, y)
+    assert a == 1.0
+    assert np.mean(1.0 / (1.0 + np.exp(-(a * z + b)))) == pytest.approx(y.mean(), abs=0.05)

@@ -16,6 +16,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from carepilot.errors import ModelError
+from carepilot.models.metrics import calibration_slope_intercept
 
 
 def objective(
@@ -63,10 +64,14 @@ def decision(theta: np.ndarray, X: np.ndarray) -> np.ndarray:
 def platt_fit(log_odds: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Platt scaling (Platt 1999) on a site's calibration rows: ``[a, b]`` with ``p = s(a * z + b)``.
 
-    Unpenalised, like ``models/calibration.py``'s sigmoid calibrator; solved by L-BFGS on two parameters.
+    Unpenalised, like ``models/calibration.py``'s sigmoid calibrator; solved by L-BFGS on two parameters. As
+    there, a slope at or below zero (a small, noisy site) would invert the ranking, so the site then fits only
+    calibration-in-the-large (``a = 1``).
     """
     if len(np.unique(y)) < 2:
         raise ModelError("the site's calibration rows hold a single outcome class")
     z = np.asarray(log_odds, dtype=float).reshape(-1, 1)
     fit, _ = local_fit(np.array([1.0, 0.0]), z, np.asarray(y, dtype=float), lam=0.0, steps=100)
+    if fit[0] <= 0.0:
+        return np.array([1.0, calibration_slope_intercept(y, expit(z.ravel())).intercept])
     return fit
