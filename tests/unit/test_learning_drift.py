@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from carepilot.errors import InputError
-from carepilot.learning.drift import FeatureReference, feature_drift, psi, reference_of
+from carepilot.learning.drift import FeatureReference, feature_drift, merged_groups, psi, reference_of
 
 
 def test_psi_matches_a_hand_computed_example():
@@ -27,8 +27,8 @@ def test_psi_is_zero_for_identical_shares_and_finite_for_empty_bins():
 
 def test_feature_drift_counts_missing_values_as_their_own_bin():
     ref = FeatureReference("x", edges=(1.0,), shares=(0.5, 0.5), missing=0.0)
-    # now: one of four missing, the others split 2 below / 1 above the edge
-    drift = feature_drift(ref, [0.5, 0.7, 3.0, float("nan")])
+    # now: one of four missing, the others split 2 below / 1 above the edge (40 rows: no bin needs merging)
+    drift = feature_drift(ref, [0.5, 0.7, 3.0, float("nan")] * 10)
     expected = psi([0.5, 0.5, 0.0], [0.5, 0.25, 0.25])
     assert drift.psi == pytest.approx(expected)
     assert drift.missing_change == pytest.approx(0.25)
@@ -40,3 +40,13 @@ def test_a_unit_change_is_a_large_psi_and_resampling_is_small():
     ref = reference_of("creatinine", creatinine)
     assert feature_drift(ref, rng.lognormal(0.0, 0.3, 2000)).psi < 0.05
     assert feature_drift(ref, 88.4 * rng.lognormal(0.0, 0.3, 2000)).psi > 1.0  # µmol/L read as mg/dL
+
+
+def test_sparse_bins_are_merged_until_each_expects_five_rows():
+    assert merged_groups([0.1] * 10, n=100) == [[i] for i in range(10)]
+    assert merged_groups([0.1] * 10, n=25) == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    assert merged_groups([0.1] * 10, n=20) == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]  # the short tail joins
+    ref = reference_of("x", np.arange(1000.0))
+    many = feature_drift(ref, np.arange(0.0, 1000.0, 5.0))  # 200 rows: ten bins
+    few = feature_drift(ref, np.arange(0.0, 1000.0, 50.0))  # 20 rows: bins merged in threes (six expected)
+    assert many.bins == 10 and few.bins == 3  # no missing values in the reference, so no missing bin

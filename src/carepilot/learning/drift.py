@@ -11,7 +11,11 @@ A PSI is only meaningful against its sampling noise: for two samples of ``n`` an
 distribution, ``PSI / (1/n + 1/m)`` is approximately chi-square with ``B - 1`` degrees of freedom (Yurdakul 2018,
 section 3), so on a window of 40 predictions a PSI of 0.25 is chance. ``psi_critical`` gives that bound; the monitor
 flags a feature only when its PSI passes both the conventional magnitude threshold and this bound at a
-Bonferroni-corrected level. Written here because no installed library computes PSI (scipy has entropy, not this sum
+Bonferroni-corrected level. That bound is asymptotic: it wants about five expected rows in every bin (Cochran
+1954), so for a small window, or a feature measured in few patients, adjacent value bins are merged until each
+expects five rows of the window, and the degrees of freedom fall with them. Rows must also be independent, so the
+monitor judges drift on one row per patient (their latest in the window) and the reference counts patients, not
+discharges: a patient readmitted three times would otherwise count as three identical lab values. Written here because no installed library computes PSI (scipy has entropy, not this sum
 over shared bins); the formula is four lines and checked against a hand-computed example in the tests.
 """
 
@@ -110,11 +114,37 @@ class FeatureDrift:
         return self.missing_now - self.missing_reference
 
 
+MIN_EXPECTED = 5.0  # rows per bin the chi-square approximation needs (Cochran 1954)
+
+
+def merged_groups(expected: Sequence[float], n: int, min_expected: float = MIN_EXPECTED) -> list[list[int]]:
+    """Adjacent bins merged left to right until each group expects ``min_expected`` of ``n`` rows."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    mass = 0.0
+    for i, e in enumerate(expected):
+        current.append(i)
+        mass += e
+        if mass * n >= min_expected:
+            groups.append(current)
+            current, mass = [], 0.0
+    if current:
+        if groups:
+            groups[-1].extend(current)  # a short tail joins the last full group
+        else:
+            groups.append(current)
+    return groups
+
+
 def feature_drift(reference: FeatureReference, values: Any) -> FeatureDrift:
-    """PSI over the reference bins (missing as its own bin) and the missing share now vs then."""
+    """PSI over the reference bins (merged to five expected rows each; missing as its own bin), missing shares."""
     shares, missing = reference.shares_of(values)
-    expected = [*(s * (1 - reference.missing) for s in reference.shares), reference.missing]
-    actual = [*(s * (1 - missing) for s in shares), missing]
+    n = len(pd.Series(values))
+    value_e = [s * (1 - reference.missing) for s in reference.shares]
+    value_a = [s * (1 - missing) for s in shares]
+    groups = merged_groups(value_e, n)
+    expected = [*(sum(value_e[i] for i in g) for g in groups), reference.missing]
+    actual = [*(sum(value_a[i] for i in g) for g in groups), missing]
     occupied = sum(1 for e in expected if e > 0)
     return FeatureDrift(reference.name, psi(expected, actual), reference.missing, missing, max(occupied, 2))
 
@@ -124,5 +154,6 @@ def reference_profile(frame: pd.DataFrame, features: Sequence[str], scores: Any 
     out: dict[str, Any] = {"features": {f: reference_of(f, frame[f]).to_dict() for f in features if f in frame}}
     if scores is not None:
         out["score"] = reference_of("score", scores).to_dict()
-    out["n"] = len(frame)
+    # Independent units for the noise bound: patients, when the frame says who each row belongs to.
+    out["n"] = int(frame["patient_id"].nunique()) if "patient_id" in frame else len(frame)
     return out

@@ -213,18 +213,18 @@ def monitor(
     else:
         first = preds["window"].max()
         report.reference = f"earliest {window_days}-day window of served predictions (no stored reference)"
-        base = preds["window"] == first
+        base = _one_per_patient(preds, preds["window"] == first)
         refs = {c: reference_of(c, feats.loc[base, c]) for c in feats.columns}
         score_ref = reference_of("score", preds.loc[base, "score"])
-        n_reference = int(base.sum())
+        n_reference = len(base)
     if reference and reference.get("features"):
         n_reference = int(reference.get("n", 0))
     alpha = float(thresholds["drift"].get("alpha", 0.01))
 
     windows = sorted(preds["window"].unique())
     for w in windows:
-        rows = preds["window"] == w
-        n = int(rows.sum())
+        rows = _one_per_patient(preds, preds["window"] == w)  # independent rows for the PSI noise bound
+        n = len(rows)
         start = end - timedelta(days=window_days * (int(w) + 1))
         label = f"{(start + timedelta(seconds=1)).date()} to {(end - timedelta(days=window_days * int(w))).date()}"
         if score_ref is not None:
@@ -291,6 +291,14 @@ def monitor(
         report.notes.append("no outcomes resolved yet: performance and fairness wait for outcome windows to close")
     report.alerts = _alerts(model, report, validated, thresholds, end.to_pydatetime())
     return report
+
+
+def _one_per_patient(preds: pd.DataFrame, mask: pd.Series) -> pd.Index:
+    """Index of each patient's latest prediction among ``mask`` (all of them when patients are not known)."""
+    part = preds[mask]
+    if "patient_id" not in part:
+        return part.index
+    return part.sort_values("index_time").drop_duplicates("patient_id", keep="last").index
 
 
 def _period(end: pd.Timestamp, w: int, days: int) -> str:
