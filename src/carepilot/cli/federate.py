@@ -12,7 +12,10 @@ from carepilot.cli.console import console, print_json, settings
 from carepilot.errors import InputError
 
 if TYPE_CHECKING:
+    from carepilot.federated.boosting import BoostingPlan
     from carepilot.federated.server import FederationPlan
+
+MODELS = ("logistic", "boosted")
 
 federate_app = typer.Typer(help="Federated training across sites with Flower (records never leave a site).")
 
@@ -21,9 +24,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(federate_app, name="federate")
 
 
-def _plan(rounds: int, min_clients: int, mu: float, dp: bool, noise: float, clip: float) -> FederationPlan:
+def _plan(
+    rounds: int, min_clients: int, mu: float, dp: bool, noise: float, clip: float, model: str = "logistic"
+) -> FederationPlan | BoostingPlan:
+    from carepilot.federated.boosting import BoostingPlan
     from carepilot.federated.server import PrivacyPlan
 
+    if model not in MODELS:
+        raise InputError(f"--model {model}: use one of {', '.join(MODELS)}")
+    if model == "boosted":
+        if dp:
+            raise InputError("--dp applies to the logistic model only (boosted trees send whole trees, not updates)")
+        return BoostingPlan(rounds=rounds, min_clients=min_clients)
     privacy = PrivacyPlan(noise_multiplier=noise, clipping_norm=clip) if dp else None
     return FederationPlan(rounds=rounds, min_clients=min_clients, proximal_mu=mu, privacy=privacy)
 
@@ -34,6 +46,9 @@ Dp = Annotated[bool, typer.Option("--dp", help="Differential privacy: client-sid
 Noise = Annotated[float, typer.Option("--noise-multiplier", help="DP noise multiplier.")]
 Clip = Annotated[float, typer.Option("--clipping-norm", help="DP clipping norm of a site's update.")]
 Register = Annotated[bool, typer.Option("--register/--no-register", help="Register the model in this home.")]
+Model = Annotated[
+    str, typer.Option("--model", help="logistic (FedProx) or boosted (XGBoost trees, Flower FedXgbBagging).")
+]
 
 
 @federate_app.command("prepare")
@@ -73,6 +88,7 @@ def server(
     noise_multiplier: Noise = 1.0,
     clipping_norm: Clip = 0.1,
     register_model: Register = True,
+    model: Model = "logistic",
     out: Annotated[Path, typer.Option("--out", help="Where to write the run's JSON summary.")] = Path(
         "federated-result.json"
     ),
@@ -82,7 +98,7 @@ def server(
 
     s = settings()
     s.ensure_home()
-    plan = _plan(rounds, min_clients, proximal_mu, dp, noise_multiplier, clipping_norm)
+    plan = _plan(rounds, min_clients, proximal_mu, dp, noise_multiplier, clipping_norm, model)
     code = serve(
         plan, s.home / "federated-server", port, out.resolve(), s.models_dir if register_model else None, 3600.0
     )
@@ -100,6 +116,7 @@ def run(
     noise_multiplier: Noise = 1.0,
     clipping_norm: Clip = 0.1,
     register_model: Register = True,
+    model: Model = "logistic",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Start the server and one client per site as separate processes on loopback and wait for the result."""
@@ -110,7 +127,7 @@ def run(
         raise InputError(f"{sites_dir} needs at least two site folders with a carepilot.db")
     s = settings()
     s.ensure_home()
-    plan = _plan(rounds, len(homes), proximal_mu, dp, noise_multiplier, clipping_norm)
+    plan = _plan(rounds, len(homes), proximal_mu, dp, noise_multiplier, clipping_norm, model)
     work = s.home / "federated-run"
     sites = [(h.name, str(h.resolve()), h.resolve()) for h in homes]
     result = run_all(sites, plan, work, (work / "result.json").resolve(), s.models_dir if register_model else None)
