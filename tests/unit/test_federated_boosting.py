@@ -182,3 +182,21 @@ def test_the_run_config_round_trips_and_dp_is_refused() -> None:
         _plan(12, 3, 0.1, True, 1.0, 0.1, "boosted")
     with pytest.raises(InputError):
         _plan(12, 3, 0.1, False, 1.0, 0.1, "forest")
+
+
+def test_the_deployed_server_app_runs_the_boosted_phases_from_its_run_config(tmp_path: Path) -> None:
+    from carepilot.federated.deploy import _boosted_main, run_config
+    from carepilot.federated.local import in_process
+
+    out, models = tmp_path / "result.json", tmp_path / "models"
+    config = run_config(BoostingPlan(rounds=2), out, models)
+    assert config["model"] == "boosted"
+    in_process(_sites(tmp_path, (120, 120)), lambda grid: _boosted_main(grid, config))
+    summary = json.loads(out.read_text())
+    assert summary["model"] == "boosted" and summary["trees"] == summary["chosen_rounds"] * 2
+    (record,) = ModelRegistry(models).records("readmission")
+    loaded = ModelRegistry(models).load("readmission", record.version)
+    assert loaded.estimator == "xgboost" and loaded.predict_proba(pd.DataFrame([{}], columns=list(FEATURES))).shape == (
+        1,
+        2,
+    )
