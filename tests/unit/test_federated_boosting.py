@@ -125,7 +125,7 @@ def test_every_boosted_phase_is_audited_at_each_site(run) -> None:  # type: igno
             "federated_statistics",
             "federated_boosted_prior",
             "federated_boosted_calibrate",
-            "federated_boosted_final_evaluation",
+            "federated_boosted_final",
         } <= set(actions)
 
 

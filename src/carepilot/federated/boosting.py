@@ -279,7 +279,7 @@ def register_boosting(app: ClientApp, site: Callable[[Context], SiteRuntime]) ->
         y = test["label"].to_numpy(dtype=int)
         p = calibrated(_model_of(message), platt, test)
         arrays = ArrayRecord({"histogram": Array(risk_histogram(y, p))})
-        s.record("federated_boosted_final_evaluation", f"{len(test)} held-out rows scored; sent {_shapes(arrays)}")
+        s.record("federated_boosted_final", f"{len(test)} held-out rows scored; sent {_shapes(arrays)}")
         return _reply(message, arrays, site_metrics(y, p, test))
 
 
