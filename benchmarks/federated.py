@@ -14,7 +14,11 @@ same held-out patients per site (25%, by a hash of the patient id):
   ``seconds_secagg``;
 * central: the same L2 logistic ``RiskClassifier`` the central training path uses, fitted on every site's training
   patients pooled (what federated learning approximates without moving records), and LightGBM for reference;
-* local: one ``RiskClassifier`` per site on that site's training patients only.
+* local: one ``RiskClassifier`` per site on that site's training patients only;
+* boosted trees (``-o xgb=0`` leaves them out): XGBoost trained federatedly with Flower's ``FedXgbBagging``
+  (``federated/boosting.py``), the same booster settings trained centrally on the pooled training patients, and
+  at each site alone (``boosting.fit_booster``: rounds kept by log-loss on the calibration patients, as the
+  federated run keeps them).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from carepilot.config import Settings
 from carepilot.errors import ModelError
 from carepilot.features.readmission import FEATURES
 from carepilot.federated.audit import JsonlAuditSink
+from carepilot.federated.boosting import BoostedResult, BoostingPlan, calibrated, fit_booster
 from carepilot.federated.client import SiteRuntime
 from carepilot.federated.deploy import cached_store_frame, store_url
 from carepilot.federated.model import FederatedRiskClassifier
@@ -84,6 +89,33 @@ def _predict_federated(result: FederationResult, frame: pd.DataFrame) -> np.ndar
     return np.asarray(model.predict_proba(frame[list(FEATURES)])[:, 1])
 
 
+def _boosted(
+    runtimes: list[SiteRuntime], data: dict[str, SiteData], plan: BoostingPlan
+) -> tuple[BoostedResult, float, dict[str, dict[str, np.ndarray]]]:
+    """The federated booster, the central and the per-site boosters; held-out predictions per site and model."""
+    from carepilot.federated.local import run_local_boosted
+
+    t0 = time.perf_counter()
+    fed = run_local_boosted(runtimes, plan)
+    seconds = time.perf_counter() - t0
+    fit = pd.concat([d.fit_rows for d in data.values()], ignore_index=True)
+    cal = pd.concat([d.calibration for d in data.values()], ignore_index=True)
+    central, central_platt = fit_booster(fit, cal, plan)
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    for name, d in data.items():
+        try:
+            local, local_platt = fit_booster(d.fit_rows, d.calibration, plan)
+            p_local = calibrated(local, local_platt, d.test)
+        except ModelError:
+            p_local = np.full(len(d.test), float(d.train["label"].mean()))  # too few events to fit alone
+        preds[name] = {
+            "fed_xgb": calibrated(fed.booster, fed.platt, d.test),
+            "central_xgb": calibrated(central, central_platt, d.test),
+            "local_xgb": p_local,
+        }
+    return fed, seconds, preds
+
+
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="carepilot-bench-federated-"))
@@ -131,8 +163,12 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         central_gbm = RiskClassifier("lightgbm", random_state=seed).fit(
             train_all[list(FEATURES)], train_all["label"].to_numpy(), train_all["patient_id"].to_numpy()
         )
+        boosted = None
+        if options.get("xgb", "1") == "1":
+            xgb_plan = BoostingPlan(rounds=int(options.get("xgb_rounds", str(BoostingPlan().rounds))), seed=seed)
+            boosted = _boosted(runtimes, data, xgb_plan)
         rows: list[dict[str, Any]] = []
-        keys = ("y", "fed", "fedavg", "secagg", "dp", "central", "gbm", "local")
+        keys = ("y", "fed", "fedavg", "secagg", "dp", "central", "gbm", "local", "fed_xgb", "central_xgb", "local_xgb")
         pooled: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         for name, d in data.items():
             test = d.test
@@ -156,6 +192,8 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
                 preds["fedavg"] = _predict_federated(fedavg, test)
             if secure is not None:
                 preds["secagg"] = _predict_federated(secure, test)
+            if boosted is not None:
+                preds.update(boosted[2][name])
             pooled["y"].append(y)
             for k, v in preds.items():
                 pooled[k].append(v)
@@ -176,6 +214,30 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             return round(_auroc(y_all, np.concatenate(pooled[key])), 4)
 
         local_aurocs = [r["auroc_local"] for r in rows if np.isfinite(r["auroc_local"])]
+        boosted_metrics: dict[str, Any] = {}
+        if boosted is not None:
+            fed_xgb, xgb_seconds, _ = boosted
+            local_xgb = [r["auroc_local_xgb"] for r in rows if np.isfinite(r["auroc_local_xgb"])]
+            boosted_metrics = {
+                "auroc_federated_xgb": pooled_auroc("fed_xgb"),
+                "auroc_federated_xgb_histogram": round(float(fed_xgb.pooled["auroc"]), 4),
+                "auroc_central_xgb": pooled_auroc("central_xgb"),
+                "auroc_local_xgb_pooled": pooled_auroc("local_xgb"),
+                "auroc_local_xgb_mean": round(float(np.mean(local_xgb)), 4),
+                "auroc_local_xgb_min": round(float(np.min(local_xgb)), 4),
+                "gap_federated_xgb_vs_central_xgb": round(pooled_auroc("central_xgb") - pooled_auroc("fed_xgb"), 4),
+                "federated_xgb_above_every_local_xgb": all(
+                    r["auroc_fed_xgb"] > r["auroc_local_xgb"] for r in rows if np.isfinite(r["auroc_fed_xgb"])
+                ),
+                "brier_federated_xgb": round(float(fed_xgb.pooled["brier"]), 4),
+                "calibration_in_the_large_federated_xgb": round(float(fed_xgb.pooled["calibration_in_the_large"]), 4),
+                "xgb_rounds": fed_xgb.rounds,
+                "xgb_rounds_kept": fed_xgb.chosen_rounds,
+                "xgb_trees": fed_xgb.trees,
+                "xgb_seconds": round(xgb_seconds, 2),
+                "xgb_bytes_per_round": round(fed_xgb.bytes_per_round, 1),
+                "xgb_bytes_total": fed_xgb.bytes_total,
+            }
         metrics: dict[str, Any] = {
             "auroc_federated": pooled_auroc("fed"),
             "auroc_federated_fedavg": pooled_auroc("fedavg") if fedavg is not None else None,
@@ -211,6 +273,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             "delta": dp.delta,
             "noise_multiplier": privacy.noise_multiplier,
             "clipping_norm": privacy.clipping_norm,
+            **boosted_metrics,
             "sites": rows,
             "subgroups_federated": fed.pooled["subgroups"],
             "runtime": runtime,
@@ -228,6 +291,11 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
                     "auroc_mean": metrics["auroc_local_mean"],
                     "auroc_min": metrics["auroc_local_min"],
                 },
+                **(
+                    {"central pooling (XGBoost, same settings)": {"auroc": metrics["auroc_central_xgb"]}}
+                    if boosted is not None
+                    else {}
+                ),
                 "target": {"gap_federated_vs_central_at_most": 0.01, "federated_above_every_local": True},
             },
             seconds=round(time.perf_counter() - started, 1),
@@ -248,6 +316,17 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
                         "records) to the arrays"
                     ]
                     if secure is not None
+                    else []
+                ),
+                *(
+                    [
+                        f"boosted: {boosted[0].strategy}, in-process, up to {boosted[0].rounds} rounds, "
+                        f"{boosted[0].chosen_rounds} kept by pooled log-loss on the calibration patients; central and "
+                        "local XGBoost use the same settings with the learning rate undivided and their rounds kept "
+                        "on the same calibration patients; xgb_bytes_per_round counts the global model sent for "
+                        "training and for evaluation plus the sites' trees"
+                    ]
+                    if boosted is not None
                     else []
                 ),
             ],

@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression
 
 from carepilot.errors import InputError
 from carepilot.models.metrics import (
-    binary_metrics,
     auroc_standard_error,
+    binary_metrics,
     calibration_slope_intercept,
     net_benefit,
     net_benefit_treat_all,

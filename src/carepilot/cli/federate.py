@@ -12,7 +12,10 @@ from carepilot.cli.console import console, print_json, settings
 from carepilot.errors import InputError
 
 if TYPE_CHECKING:
+    from carepilot.federated.boosting import BoostingPlan
     from carepilot.federated.server import FederationPlan
+
+MODELS = ("logistic", "boosted")
 
 federate_app = typer.Typer(help="Federated training across sites with Flower (records never leave a site).")
 
@@ -31,10 +34,20 @@ def _plan(
     secagg: bool = False,
     shares: str = "1.0",
     threshold: str = "0.6",
-) -> FederationPlan:
+    model: str = "logistic",
+) -> FederationPlan | BoostingPlan:
+    from carepilot.federated.boosting import BoostingPlan
     from carepilot.federated.deploy import count_or_fraction
     from carepilot.federated.server import FederationPlan, PrivacyPlan, SecAggPlan
 
+    if model not in MODELS:
+        raise InputError(f"--model {model}: use one of {', '.join(MODELS)}")
+    if model == "boosted":
+        if dp or secagg:
+            raise InputError(
+                "--dp and --secagg apply to the logistic model only (boosted trees send whole trees, not updates)"
+            )
+        return BoostingPlan(rounds=rounds, min_clients=min_clients)
     privacy = PrivacyPlan(noise_multiplier=noise, clipping_norm=clip) if dp else None
     secure = None
     if secagg:
@@ -63,6 +76,9 @@ Threshold = Annotated[
     typer.Option("--secagg-threshold", help="SecAgg+ shares needed to unmask: a count, or a fraction of the shares."),
 ]
 Register = Annotated[bool, typer.Option("--register/--no-register", help="Register the model in this home.")]
+Model = Annotated[
+    str, typer.Option("--model", help="logistic (FedProx) or boosted (XGBoost trees, Flower FedXgbBagging).")
+]
 
 
 @federate_app.command("prepare")
@@ -105,6 +121,7 @@ def server(
     secagg_shares: Shares = "1.0",
     secagg_threshold: Threshold = "0.6",
     register_model: Register = True,
+    model: Model = "logistic",
     out: Annotated[Path, typer.Option("--out", help="Where to write the run's JSON summary.")] = Path(
         "federated-result.json"
     ),
@@ -115,7 +132,16 @@ def server(
     s = settings()
     s.ensure_home()
     plan = _plan(
-        rounds, min_clients, proximal_mu, dp, noise_multiplier, clipping_norm, secagg, secagg_shares, secagg_threshold
+        rounds,
+        min_clients,
+        proximal_mu,
+        dp,
+        noise_multiplier,
+        clipping_norm,
+        secagg,
+        secagg_shares,
+        secagg_threshold,
+        model,
     )
     code = serve(
         plan, s.home / "federated-server", port, out.resolve(), s.models_dir if register_model else None, 3600.0
@@ -137,6 +163,7 @@ def run(
     secagg_shares: Shares = "1.0",
     secagg_threshold: Threshold = "0.6",
     register_model: Register = True,
+    model: Model = "logistic",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Start the server and one client per site as separate processes on loopback and wait for the result."""
@@ -148,7 +175,16 @@ def run(
     s = settings()
     s.ensure_home()
     plan = _plan(
-        rounds, len(homes), proximal_mu, dp, noise_multiplier, clipping_norm, secagg, secagg_shares, secagg_threshold
+        rounds,
+        len(homes),
+        proximal_mu,
+        dp,
+        noise_multiplier,
+        clipping_norm,
+        secagg,
+        secagg_shares,
+        secagg_threshold,
+        model,
     )
     work = s.home / "federated-run"
     sites = [(h.name, str(h.resolve()), h.resolve()) for h in homes]

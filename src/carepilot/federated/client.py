@@ -2,7 +2,8 @@
 
 Phases (Flower message types): ``query.stats`` (pooled-preprocessing statistics), ``train`` (local FedAvg /
 FedProx steps from the global weights), ``evaluate`` (held-out loss each round), ``query.calibrate`` (local Platt
-fit of the final weights) and ``query.final`` (held-out metrics and a risk histogram of the calibrated model).
+fit of the final weights) and ``query.final`` (held-out metrics and a risk histogram of the calibrated model);
+the boosted-tree phases (``train.boosted`` etc.) are added by ``boosting.register_boosting``.
 Every reply carries arrays of fixed, model-defined shapes and scalar metrics; every phase is audited at the site.
 With differential privacy on, Flower's ``fixedclipping_mod`` clips each training update before it leaves. With
 secure aggregation on, the training messages follow Flower's SecAgg+ protocol (legacy ``FitIns`` / ``FitRes``
@@ -209,4 +210,7 @@ def make_client_app(load_site: SiteLoader) -> ClientApp:
         s.record("federated_final_evaluation", f"{len(test)} held-out rows scored; sent {_shapes(arrays)}")
         return _reply(message, arrays, metrics)
 
+    from carepilot.federated.boosting import register_boosting  # imported here: it imports this module
+
+    register_boosting(app, site)
     return app

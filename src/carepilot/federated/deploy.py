@@ -25,6 +25,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from carepilot.errors import InputError, ModelError
+from carepilot.federated.boosting import BOOSTED, BoostingPlan, boosted_plan_from, boosted_run_config, federate_boosted
 from carepilot.federated.client import SiteRuntime, make_client_app
 from carepilot.federated.server import FederationPlan, PrivacyPlan, RecordingGrid, SecAggPlan, federate
 from carepilot.federated.sites import site_data, store_frame
@@ -130,6 +131,9 @@ def _main(grid: Grid, context: Context) -> None:
     from carepilot.models.registry import ModelRegistry
 
     config = dict(context.run_config)
+    if config.get("model") == BOOSTED:
+        _boosted_main(grid, config)
+        return
     result = federate(RecordingGrid(grid), plan_from(config))
     out = str(config.get("out", ""))
     if out:
@@ -137,6 +141,17 @@ def _main(grid: Grid, context: Context) -> None:
     models = str(config.get("models-dir", ""))
     if models:
         register(result, ModelRegistry(Path(models)))
+
+
+def _boosted_main(grid: Grid, config: dict[str, Any]) -> None:
+    from carepilot.federated.boosted_model import register_boosted, write_boosted_result
+    from carepilot.models.registry import ModelRegistry
+
+    result = federate_boosted(RecordingGrid(grid), boosted_plan_from(config))
+    if str(config.get("out", "")):
+        write_boosted_result(result, Path(str(config["out"])))
+    if str(config.get("models-dir", "")):
+        register_boosted(result, ModelRegistry(Path(str(config["models-dir"]))))
 
 
 def app_pyproject(config: dict[str, Any]) -> str:
@@ -289,8 +304,10 @@ def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         return
 
 
-def run_config(plan: FederationPlan, out: Path, models_dir: Path | None) -> dict[str, Any]:
-    """The run config of one federated run (the keys ``plan_from`` reads back)."""
+def run_config(plan: FederationPlan | BoostingPlan, out: Path, models_dir: Path | None) -> dict[str, Any]:
+    """The run config of one federated run (the keys ``plan_from`` or ``boosted_plan_from`` reads back)."""
+    if isinstance(plan, BoostingPlan):
+        return {**boosted_run_config(plan), "out": str(out), "models-dir": str(models_dir or "")}
     privacy = plan.privacy or PrivacyPlan()
     secagg = plan.secure_aggregation or SecAggPlan()
     return {
@@ -316,7 +333,9 @@ def run_config(plan: FederationPlan, out: Path, models_dir: Path | None) -> dict
     }
 
 
-def serve(plan: FederationPlan, work: Path, port: int, out: Path, models_dir: Path | None, timeout: float) -> int:
+def serve(
+    plan: FederationPlan | BoostingPlan, work: Path, port: int, out: Path, models_dir: Path | None, timeout: float
+) -> int:
     """Start the SuperLink on loopback, submit the run and wait for it; returns ``flwr run``'s exit code."""
     env = child_env()
     env["FLWR_HOME"] = str(work / "flwr")
@@ -336,7 +355,7 @@ def serve(plan: FederationPlan, work: Path, port: int, out: Path, models_dir: Pa
 
 def run_all(
     sites: list[tuple[str, str, Path]],
-    plan: FederationPlan,
+    plan: FederationPlan | BoostingPlan,
     work: Path,
     out: Path,
     models_dir: Path | None = None,

@@ -10,7 +10,7 @@ object to every site and its client mod consumes entries of it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from flwr.app import Context, Message, RecordDict
@@ -21,8 +21,11 @@ from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
+from carepilot.federated.boosting import BoostedResult, BoostingPlan, federate_boosted
 from carepilot.federated.client import SiteRuntime, make_client_app
 from carepilot.federated.server import FederationPlan, FederationResult, RecordingGrid, federate
+
+R = TypeVar("R")
 
 
 class LocalGrid(Grid):
@@ -75,12 +78,26 @@ def run_local(
     sites: Sequence[SiteRuntime], plan: FederationPlan, on_reply: Callable[[Message], None] | None = None
 ) -> FederationResult:
     """Run every phase with the sites' ClientApps called in this process."""
+    return in_process(sites, lambda grid: federate(grid, plan), on_reply)
+
+
+def run_local_boosted(
+    sites: Sequence[SiteRuntime], plan: BoostingPlan, on_reply: Callable[[Message], None] | None = None
+) -> BoostedResult:
+    """Run the boosted-tree phases (Flower's ``FedXgbBagging``) with the sites' ClientApps in this process."""
+    return in_process(sites, lambda grid: federate_boosted(grid, plan), on_reply)
+
+
+def in_process(
+    sites: Sequence[SiteRuntime], drive: Callable[[Grid], R], on_reply: Callable[[Message], None] | None = None
+) -> R:
+    """Call ``drive`` (a server's phases) on a ``LocalGrid`` over the sites' ClientApps."""
     app = make_client_app(lambda ctx: sites[int(ctx.node_config["partition-id"])])
     grid = LocalGrid(app, [{"partition-id": i} for i in range(len(sites))])
     # Messages take their run and sender from the process's task identity, which Flower's runtimes set.
     saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
     TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, SUPERLINK_NODE_ID, 1
     try:
-        return federate(RecordingGrid(grid, on_reply), plan)
+        return drive(RecordingGrid(grid, on_reply))
     finally:
         TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved

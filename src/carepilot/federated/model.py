@@ -45,13 +45,7 @@ class FederatedRiskClassifier(RiskClassifier):
         theta = np.asarray(theta, dtype=float)
         if theta.shape != (prep.width + 1,):
             raise ModelError(f"weights have shape {theta.shape}, expected {(prep.width + 1,)}")
-        model = cls(estimator="logistic", calibration="sigmoid")
-        features = list(prep.features)
-        model.feature_names_in_ = np.asarray(features, dtype=object)
-        model.n_features_in_ = len(features)
-        model.classes_ = np.array([0, 1])
-        model.categorical_ = []
-        model.numeric_ = features
+        model = cls.shared_parts(prep, "logistic", platt, summary)
         logistic = LogisticRegression()
         logistic.classes_ = np.array([0, 1])
         logistic.coef_ = theta[:-1].reshape(1, -1).copy()
@@ -59,6 +53,26 @@ class FederatedRiskClassifier(RiskClassifier):
         logistic.n_features_in_ = prep.width
         logistic.n_iter_ = np.array([0])
         model.pipeline_ = Pipeline([("prep", fitted_preprocessor(prep)), ("model", logistic)])
+        # The linear SHAP background is the pooled mean, which is 0 in every standardised column.
+        model.background_ = np.zeros((1, prep.width))
+        return model
+
+    @classmethod
+    def shared_parts(
+        cls,
+        prep: PooledPreprocessing,
+        estimator: str,
+        platt: Sequence[float] | np.ndarray,
+        summary: dict[str, Any] | None = None,
+    ) -> FederatedRiskClassifier:
+        """The fitted state every federated model shares (columns, Platt map, pooled envelope), no pipeline yet."""
+        model = cls(estimator=estimator, calibration="sigmoid")
+        features = list(prep.features)
+        model.feature_names_in_ = np.asarray(features, dtype=object)
+        model.n_features_in_ = len(features)
+        model.classes_ = np.array([0, 1])
+        model.categorical_ = []
+        model.numeric_ = features
         mapping = LogisticRegression(C=1e6)
         mapping.classes_ = np.array([0, 1])
         mapping.coef_ = np.array([[float(platt[0])]])
@@ -71,8 +85,6 @@ class FederatedRiskClassifier(RiskClassifier):
         model.best_params_ = {}
         model.tuning_scores_ = []
         model.envelope_ = _Envelope()
-        # The linear SHAP background is the pooled mean, which is 0 in every standardised column.
-        model.background_ = np.zeros((1, prep.width))
         model.pooled_ = prep
         model.training_summary_ = dict(summary or {"n": prep.n, "features": features})
         return model

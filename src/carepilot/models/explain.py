@@ -1,6 +1,6 @@
 """Per-patient explanations: SHAP values turned into clinical phrases (``Factor``).
 
-SHAP (Lundberg & Lee 2017; ``shap`` package): ``TreeExplainer`` for LightGBM (exact path-dependent Tree SHAP,
+SHAP (Lundberg & Lee 2017; ``shap`` package): ``TreeExplainer`` for LightGBM and XGBoost (exact path-dependent Tree SHAP,
 Lundberg et al. 2020) and ``LinearExplainer`` for the logistic baseline (exact for a linear model with an
 independent background: coefficient x (standardised value - training mean)). Both explain the model's
 log-odds. Contributions of the columns one input feature expands into (one-hot levels, missing indicators)
@@ -104,11 +104,12 @@ def shap_log_odds(model: RiskClassifier, rows: pd.DataFrame) -> pd.DataFrame:
     prep = model.pipeline_.named_steps["prep"]
     estimator = model.pipeline_.named_steps["model"]
     Xt = np.asarray(prep.transform(prepared), dtype=float)
-    if model.estimator == "lightgbm":
+    if model.estimator in ("lightgbm", "xgboost"):
+        booster = estimator.get_booster() if model.estimator == "xgboost" else estimator.booster_
         with warnings.catch_warnings():
             # shap warns that LightGBM binary output *may* be a per-class list; it is handled below.
             warnings.simplefilter("ignore", UserWarning)
-            values = shap.TreeExplainer(estimator.booster_).shap_values(Xt)
+            values = shap.TreeExplainer(booster).shap_values(Xt)
     else:
         explainer = shap.LinearExplainer(estimator, shap.maskers.Independent(model.background_))
         values = explainer.shap_values(Xt)
