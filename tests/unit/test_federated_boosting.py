@@ -177,11 +177,13 @@ def test_the_run_config_round_trips_and_dp_is_refused() -> None:
 
     plan = BoostingPlan(rounds=12, min_clients=3, eta=0.2, max_depth=4)
     assert boosted_plan_from(boosted_run_config(plan)) == plan
-    assert _plan(12, 3, 0.1, False, 1.0, 0.1, "boosted") == BoostingPlan(rounds=12, min_clients=3)
+    assert _plan(12, 3, 0.1, False, 1.0, 0.1, model="boosted") == BoostingPlan(rounds=12, min_clients=3)
     with pytest.raises(InputError):
-        _plan(12, 3, 0.1, True, 1.0, 0.1, "boosted")
+        _plan(12, 3, 0.1, True, 1.0, 0.1, model="boosted")
     with pytest.raises(InputError):
-        _plan(12, 3, 0.1, False, 1.0, 0.1, "forest")
+        _plan(12, 3, 0.1, False, 1.0, 0.1, secagg=True, model="boosted")
+    with pytest.raises(InputError):
+        _plan(12, 3, 0.1, False, 1.0, 0.1, model="forest")
 
 
 def test_the_deployed_server_app_runs_the_boosted_phases_from_its_run_config(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ def _plan(
     secagg: bool = False,
     shares: str = "1.0",
     threshold: str = "0.6",
+    *,
     model: str = "logistic",
 ) -> FederationPlan | BoostingPlan:
     from carepilot.federated.boosting import BoostingPlan
@@ -141,7 +142,7 @@ def server(
         secagg,
         secagg_shares,
         secagg_threshold,
-        model,
+        model=model,
     )
     code = serve(
         plan, s.home / "federated-server", port, out.resolve(), s.models_dir if register_model else None, 3600.0
@@ -184,7 +185,7 @@ def run(
         secagg,
         secagg_shares,
         secagg_threshold,
-        model,
+        model=model,
     )
     work = s.home / "federated-run"
     sites = [(h.name, str(h.resolve()), h.resolve()) for h in homes]
