@@ -228,7 +228,14 @@ def simulate(
             warnings_before += bool(drift_alerts) and not alarms
             if alarms:
                 false_alarms += 1
-                events.append({"week": f"{week:%Y-%m-%d}", "event": "false alarm", "alerts": [a.title for a in alarms]})
+                events.append(
+                    {
+                        "week": f"{week:%Y-%m-%d}",
+                        "event": "false alarm",
+                        "alerts": [a.title for a in alarms],
+                        "features": [f.phrase for a in alarms if a.topic == "input_drift" for f in a.explanation],
+                    }
+                )
         elif detection is None and alarms:
             detection = nxt
             events.append(

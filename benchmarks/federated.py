@@ -206,6 +206,9 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
                     "test_events": int(y.sum()),
                     "excluded_patients": d.excluded_patients,
                     **{f"auroc_{k}": round(_auroc(y, v), 4) for k, v in preds.items()},
+                    # the site's own fine-tuned model (Ditto), computed and kept at the site: only metrics came back
+                    "auroc_personalised": round(fed.sites.get(name, {}).get("personalised_auroc", float("nan")), 4),
+                    "personalised_mu": fed.sites.get(name, {}).get("personalised_mu"),
                 }
             )
         y_all = np.concatenate(pooled["y"])
@@ -250,6 +253,8 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             "auroc_local_mean": round(float(np.mean(local_aurocs)), 4),
             "auroc_local_min": round(float(np.min(local_aurocs)), 4),
             "federated_above_every_local": all(r["auroc_fed"] > r["auroc_local"] for r in rows),
+            "auroc_federated_personalised": round(fed.personalised_auroc, 4) if fed.personalised_auroc else None,
+            "personalised_above_every_local": all(r["auroc_personalised"] > r["auroc_local"] for r in rows),
             "gap_federated_vs_central": round(pooled_auroc("central") - pooled_auroc("fed"), 4),
             "brier_federated": round(float(fed.pooled["brier"]), 4),
             "calibration_in_the_large_federated": round(float(fed.pooled["calibration_in_the_large"]), 4),

@@ -32,6 +32,7 @@ from carepilot.features.readmission import FEATURES
 from carepilot.federated.evaluation import risk_histogram, site_metrics
 from carepilot.federated.logistic import decision, local_fit, platt_fit
 from carepilot.federated.model import FederatedRiskClassifier
+from carepilot.federated.personalise import personalise
 from carepilot.federated.preprocessing import PooledPreprocessing, site_statistics
 from carepilot.federated.sites import SiteData
 from carepilot.security.audit import AuditEntry, AuditSink
@@ -207,6 +208,15 @@ def make_client_app(load_site: SiteLoader) -> ClientApp:
         p = model.predict_proba(test[list(FEATURES)])[:, 1] if len(test) else np.zeros(0)
         metrics = site_metrics(y, p, test)
         arrays = ArrayRecord({"histogram": Array(risk_histogram(y, p))})
+        config = _config(message)
+        if "lam" in config and len(test):
+            # Ditto: the site's own fine-tuned model stays here; only its held-out metrics travel.
+            mine = personalise(s.data, _prep(config), arrays_in["theta"].numpy(), float(config["lam"]))  # type: ignore[arg-type]
+            p_own = mine.predict(_prep(config), test)
+            own = site_metrics(y, p_own, test[[]])  # no subgroup table: the global model's is the one reported
+            metrics.update({f"personalised_{k}": v for k, v in own.items()})
+            metrics["personalised_mu"] = mine.mu if np.isfinite(mine.mu) else -1.0
+            arrays["histogram_personalised"] = Array(risk_histogram(y, p_own))
         s.record("federated_final_evaluation", f"{len(test)} held-out rows scored; sent {_shapes(arrays)}")
         return _reply(message, arrays, metrics)
 

@@ -27,7 +27,7 @@ from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, 
 
 from carepilot.errors import InputError, ModelError
 from carepilot.features.readmission import FEATURES
-from carepilot.federated.evaluation import pooled
+from carepilot.federated.evaluation import histogram_auroc, pooled
 from carepilot.federated.preprocessing import PooledPreprocessing, pool_statistics
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class FederationPlan:
     local_steps: int = 10
     privacy: PrivacyPlan | None = None
     evaluate_each_round: bool = True  # held-out loss at every site after each round (the history)
+    personalise: bool = True  # each site also fine-tunes the global model on its own patients (Ditto) and reports it
     wait_seconds: float = 120.0
     timeout: float = 600.0
     secure_aggregation: SecAggPlan | None = None
@@ -109,6 +110,7 @@ class FederationResult:
     plan: FederationPlan = field(default_factory=FederationPlan)
     chosen_C: float = 0.0
     validation: dict[str, float] = field(default_factory=dict)
+    personalised_auroc: float | None = None  # pooled over the sites' own fine-tuned models (Ditto)
 
 
 def array_bytes(records: Iterable[ArrayRecord]) -> int:
@@ -316,14 +318,20 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
     platt = (platts * counts[:, None]).sum(axis=0) / counts.sum()
 
     final_arrays = ArrayRecord({"theta": Array(theta), "platt": Array(platt)})
-    replies = _ask(counting, nodes, "final", final_arrays, weights_config, plan.timeout)
+    final_config = ConfigRecord({"preprocessing": prep.to_vector()})
+    if plan.personalise:
+        final_config["lam"] = 1.0 / (chosen_C * prep.n)
+    replies = _ask(counting, nodes, "final", final_arrays, final_config, plan.timeout)
     sites: dict[str, dict[str, float]] = {}
-    hists = []
+    hists, own_hists = [], []
     for reply in replies:
         node = reply.metadata.src_node_id
         label = names.get(node, f"node-{node}")
         sites[label] = {k: float(v) for k, v in reply.content.metric_records["metrics"].items()}  # type: ignore[arg-type]
-        hists.append(reply.content.array_records["arrays"]["histogram"].numpy())
+        returned = reply.content.array_records["arrays"]
+        hists.append(returned["histogram"].numpy())
+        if "histogram_personalised" in returned:
+            own_hists.append(returned["histogram_personalised"].numpy())
     spent = accountant.get_privacy_spent() if accountant is not None else None
     return FederationResult(
         preprocessing=prep,
@@ -342,6 +350,7 @@ def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None
         plan=plan,
         chosen_C=chosen_C,
         validation=validation,
+        personalised_auroc=histogram_auroc(np.sum(np.stack(own_hists), axis=0)) if own_hists else None,
     )
 
 
