@@ -116,6 +116,64 @@ def _boosted(
     return fed, seconds, preds
 
 
+def _cross_validated(
+    sources: dict[str, tuple[pd.DataFrame, Any]], rounds: int, seed: int, folds: int, workdir: Path
+) -> dict[str, Any]:
+    """Federated vs central vs each site alone (L2 logistic) on out-of-fold predictions, every patient held out once.
+
+    One held-out quarter gives a site 17-68 readmissions, too few to tell AUROCs 0.03 apart (standard error
+    0.04-0.07); cross-validation by patient scores every discharge once, by models that never saw its patient.
+    """
+    methods = ("fed", "central", "local")
+    oof: dict[str, dict[str, list[np.ndarray]]] = {n: {k: [] for k in ("y", *methods)} for n in sources}
+    for k in range(folds):
+        data = {n: site_data(n, f, c, test_fraction=1.0 / folds, fold=k) for n, (f, c) in sources.items()}
+        runtimes = [
+            SiteRuntime(n, d, JsonlAuditSink(workdir / "audit" / f"fold{k}-{n}.jsonl")) for n, d in data.items()
+        ]
+        plan = FederationPlan(rounds=rounds, min_clients=len(runtimes), evaluate_each_round=False, personalise=False)
+        fed = _federate(runtimes, plan, "local")
+        train_all = pd.concat([d.train for d in data.values()], ignore_index=True)
+        central = RiskClassifier("logistic", random_state=seed).fit(
+            train_all[list(FEATURES)], train_all["label"].to_numpy(), train_all["patient_id"].to_numpy()
+        )
+        for n, d in data.items():
+            X = d.test[list(FEATURES)]
+            try:
+                local = RiskClassifier("logistic", random_state=seed).fit(
+                    d.train[list(FEATURES)], d.train["label"].to_numpy(), d.train["patient_id"].to_numpy()
+                )
+                p_local = local.predict_proba(X)[:, 1]
+            except ModelError:
+                p_local = np.full(len(X), float(d.train["label"].mean()))
+            oof[n]["y"].append(d.test["label"].to_numpy())
+            oof[n]["fed"].append(_predict_federated(fed, d.test))
+            oof[n]["central"].append(central.predict_proba(X)[:, 1])
+            oof[n]["local"].append(p_local)
+    rows = []
+    for n, parts in oof.items():
+        y = np.concatenate(parts["y"])
+        rows.append(
+            {"site": n, "discharges": len(y), "events": int(y.sum())}
+            | {f"auroc_{m}": round(_auroc(y, np.concatenate(parts[m])), 4) for m in methods}
+        )
+    y_all = np.concatenate([np.concatenate(p["y"]) for p in oof.values()])
+
+    def pooled_auroc(m: str) -> float:
+        return round(_auroc(y_all, np.concatenate([np.concatenate(p[m]) for p in oof.values()])), 4)
+
+    return {
+        "folds": folds,
+        "auroc_federated": pooled_auroc("fed"),
+        "auroc_central": pooled_auroc("central"),
+        "gap_federated_vs_central": round(pooled_auroc("central") - pooled_auroc("fed"), 4),
+        "auroc_local_mean": round(float(np.mean([r["auroc_local"] for r in rows])), 4),
+        "auroc_local_min": round(float(np.min([r["auroc_local"] for r in rows])), 4),
+        "federated_above_every_local": all(r["auroc_fed"] > r["auroc_local"] for r in rows),
+        "sites": rows,
+    }
+
+
 def run(settings: Settings, options: dict[str, str]) -> BenchReport:
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="carepilot-bench-federated-"))
@@ -125,8 +183,10 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         if len(homes) < 2:
             raise ModelError(f"{sites_dir} holds {len(homes)} site stores; need at least 2")
         data: dict[str, SiteData] = {}
+        sources: dict[str, tuple[pd.DataFrame, Any]] = {}
         for home in homes:
             frame, consent = cached_store_frame(store_url(str(home)), home / "federated")
+            sources[home.name] = (frame, consent)
             data[home.name] = site_data(home.name, frame, consent)
         runtimes = [
             SiteRuntime(name, d, JsonlAuditSink(workdir / "audit" / f"{name}.jsonl")) for name, d in data.items()
@@ -253,6 +313,9 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             "auroc_local_mean": round(float(np.mean(local_aurocs)), 4),
             "auroc_local_min": round(float(np.min(local_aurocs)), 4),
             "federated_above_every_local": all(r["auroc_fed"] > r["auroc_local"] for r in rows),
+            "cross_validated": _cross_validated(sources, rounds, seed, int(options.get("folds", "4")), workdir)
+            if int(options.get("folds", "4")) > 1
+            else None,
             "auroc_federated_personalised": round(fed.personalised_auroc, 4) if fed.personalised_auroc else None,
             "personalised_above_every_local": all(r["auroc_personalised"] > r["auroc_local"] for r in rows),
             "gap_federated_vs_central": round(pooled_auroc("central") - pooled_auroc("fed"), 4),

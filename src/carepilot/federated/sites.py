@@ -69,17 +69,25 @@ def site_data(
     test_fraction: float = 0.25,
     calibration_fraction: float = 0.2,
     salt: str = "carepilot-federated",
+    fold: int = 0,
 ) -> SiteData:
-    """Apply consent, then split by patient into training (with a calibration part) and held-out rows."""
+    """Apply consent, then split by patient into training (with a calibration part) and held-out rows.
+
+    ``fold`` picks which ``test_fraction``-wide slice of the patient hash is held out, so folds ``0 .. 1/f - 1``
+    hold out every patient exactly once (cross-validation by patient).
+    """
     if not 0 < test_fraction < 1 or not 0 < calibration_fraction < 1:
         raise InputError("test and calibration fractions must lie strictly between 0 and 1")
+    if not 0 <= fold < round(1 / test_fraction):
+        raise InputError(f"fold {fold} out of range for a held-out fraction of {test_fraction}")
     kept, excluded = consented(frame, consent)
     kept = kept.reset_index(drop=True)
     ids = kept["patient_id"].astype(str)
     u = ids.map(lambda pid: _unit_hash(pid, salt))
     v = ids.map(lambda pid: _unit_hash(pid, salt + ":calibration"))
-    test = kept[u < test_fraction]
-    train = kept[u >= test_fraction]
+    held = (u >= fold * test_fraction) & (u < (fold + 1) * test_fraction)
+    test = kept[held]
+    train = kept[~held]
     calibration = train[v[train.index] < calibration_fraction]
     return SiteData(name, train, calibration, test, excluded)
 
