@@ -114,7 +114,8 @@ def _auroc_ci(y: np.ndarray, p: np.ndarray, seed: int) -> dict[str, Any]:
         "ci": [round(float(ci.low), 4), round(float(ci.high), 4)],
         "brier": round(float(brier_score_loss(y, p)), 4),
         "calibration_slope": round(recal.slope, 3),
-        "calibration_intercept": round(recal.intercept, 3),
+        # observed minus mean predicted risk: finite even when a broken input saturates every score at 1
+        "observed_minus_predicted": round(float(y.mean() - p.mean()), 4),
         "n": len(y),
         "events": int(y.sum()),
     }
@@ -381,7 +382,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
             **{
                 f"{k}_{period}": f[period].get(k)
                 for period in ("before", "after_drift", "after_retrain")
-                for k in ("brier", "calibration_slope", "calibration_intercept")
+                for k in ("brier", "calibration_slope", "observed_minus_predicted")
             },
             "brier_champion_on_retrain_rows": f.get("champion_on_retrain_rows", {}).get("brier"),
             "n_before": f["before"]["n"],
