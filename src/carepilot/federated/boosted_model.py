@@ -25,6 +25,7 @@ from carepilot.federated.boosting import BoostedResult
 from carepilot.federated.model import FederatedRiskClassifier
 from carepilot.federated.preprocessing import PooledPreprocessing
 from carepilot.federated.publish import MODEL_NAME, federated_card
+from carepilot.learning.training import register_with_card
 from carepilot.models.cards import ModelCard
 from carepilot.models.registry import ModelRecord, ModelRegistry
 
@@ -117,9 +118,4 @@ def register_boosted(result: BoostedResult, registry: ModelRegistry) -> ModelRec
         "pooled_auroc": auroc if np.isfinite(auroc) else None,
         "epsilon": None,
     }
-    record = registry.save(model, MODEL_NAME, metadata=metadata)
-    card.version = record.version
-    card_json = registry.card_path(MODEL_NAME, record.version)
-    card_json.write_text(card.to_json())
-    card_json.with_suffix(".md").write_text(card.to_markdown())
-    return record
+    return register_with_card(registry, model, MODEL_NAME, metadata, card)

@@ -42,8 +42,8 @@ from carepilot.features.readmission import FEATURES
 from carepilot.federated.client import SiteRuntime, _config, _reply, _shapes
 from carepilot.federated.evaluation import pooled, risk_histogram, site_metrics
 from carepilot.federated.logistic import platt_fit
-from carepilot.federated.preprocessing import PooledPreprocessing, pool_statistics
-from carepilot.federated.server import RecordingGrid, _ask, _metric, _wait_for
+from carepilot.federated.preprocessing import PooledPreprocessing
+from carepilot.federated.server import _ask, _metric, open_federation
 
 BOOSTED = "boosted"  # Flower action name of every boosted phase: ``train.boosted``, ``query.boosted_final``, ...
 STRATEGY = "FedXgbBagging (Flower), one tree per site per round"
@@ -298,15 +298,8 @@ def _booster_record(model: bytes) -> ArrayRecord:
 def federate_boosted(grid: Grid, plan: BoostingPlan, site_names: dict[int, str] | None = None) -> BoostedResult:
     """Run the boosted phases against the sites reachable through ``grid``; returns the server's result."""
     started = time.perf_counter()
-    counting = grid if isinstance(grid, RecordingGrid) else RecordingGrid(grid)
-    nodes = _wait_for(counting, plan.min_clients, plan.wait_seconds)
-
-    replies = _ask(counting, nodes, "stats", None, ConfigRecord({"phase": "stats"}), plan.timeout)
-    prep = pool_statistics(FEATURES, [r.content.array_records["arrays"]["stats"].numpy() for r in replies])
-    names = dict(site_names or {})
-    for r in replies:
-        site = r.content.config_records.get("site")
-        names.setdefault(r.metadata.src_node_id, str(site["name"]) if site is not None else "")
+    opening = open_federation(grid, plan.min_clients, plan.wait_seconds, plan.timeout, site_names)
+    counting, nodes, prep, names = opening.counting, opening.nodes, opening.prep, opening.names
 
     replies = _ask(counting, nodes, f"{BOOSTED}_prior", None, ConfigRecord({}), plan.timeout)
     n = sum(_metric(r, "num-examples") for r in replies)

@@ -13,6 +13,7 @@ import numpy as np
 from carepilot.features.readmission import FEATURES
 from carepilot.federated.model import FederatedRiskClassifier
 from carepilot.federated.server import FederationResult
+from carepilot.learning.training import register_with_card
 from carepilot.models.cards import ModelCard
 from carepilot.models.registry import ModelRecord, ModelRegistry
 
@@ -145,9 +146,4 @@ def register(result: FederationResult, registry: ModelRegistry) -> ModelRecord:
         "pooled_auroc": float(result.pooled["auroc"]) if np.isfinite(result.pooled["auroc"]) else None,
         "epsilon": result.epsilon,
     }
-    record = registry.save(model, MODEL_NAME, metadata=metadata)
-    card.version = record.version
-    card_json = registry.card_path(MODEL_NAME, record.version)
-    card_json.write_text(card.to_json())
-    card_json.with_suffix(".md").write_text(card.to_markdown())
-    return record
+    return register_with_card(registry, model, MODEL_NAME, metadata, card)

@@ -244,19 +244,37 @@ def _train(
     )
 
 
-def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None = None) -> FederationResult:
-    """Run every phase against the sites reachable through ``grid``; returns the server's result."""
-    started = time.perf_counter()
-    counting = grid if isinstance(grid, RecordingGrid) else RecordingGrid(grid)
-    nodes = _wait_for(counting, plan.min_clients, plan.wait_seconds)
+@dataclass(frozen=True)
+class Opening:
+    """What every federation starts from: the counting grid, the sites that joined, pooled statistics, names."""
 
-    replies = _ask(counting, nodes, "stats", None, ConfigRecord({"phase": "stats"}), plan.timeout)
+    counting: RecordingGrid
+    nodes: list[int]
+    prep: PooledPreprocessing
+    names: dict[int, str]
+
+
+def open_federation(
+    grid: Grid, min_clients: int, wait_seconds: float, timeout: float, site_names: dict[int, str] | None = None
+) -> Opening:
+    """Wait for the sites, then pool their feature statistics (the first phase of every model's federation)."""
+    counting = grid if isinstance(grid, RecordingGrid) else RecordingGrid(grid)
+    nodes = _wait_for(counting, min_clients, wait_seconds)
+    replies = _ask(counting, nodes, "stats", None, ConfigRecord({"phase": "stats"}), timeout)
     prep = pool_statistics(FEATURES, [r.content.array_records["arrays"]["stats"].numpy() for r in replies])
     names = dict(site_names or {})
     for r in replies:
         site = r.content.config_records.get("site")
         if site is not None and r.metadata.src_node_id not in names:
             names[r.metadata.src_node_id] = str(site["name"])
+    return Opening(counting, nodes, prep, names)
+
+
+def federate(grid: Grid, plan: FederationPlan, site_names: dict[int, str] | None = None) -> FederationResult:
+    """Run every phase against the sites reachable through ``grid``; returns the server's result."""
+    started = time.perf_counter()
+    opening = open_federation(grid, plan.min_clients, plan.wait_seconds, plan.timeout, site_names)
+    counting, nodes, prep, names = opening.counting, opening.nodes, opening.prep, opening.names
     accountant = None
     if plan.privacy is not None:
         from flwr.serverapp import RdpAccountant
