@@ -121,6 +121,30 @@ def _auroc_ci(y: np.ndarray, p: np.ndarray, seed: int) -> dict[str, Any]:
     }
 
 
+def _paired_gain(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, seed: int) -> dict[str, Any]:
+    """Challenger minus champion AUROC on the same discharges, with a paired 95% percentile bootstrap interval."""
+    if len(y) < 20 or y.min() == y.max():
+        return {"gain": None, "ci": [None, None]}
+
+    def gain(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+        return roc_auc_score(a, b) - roc_auc_score(a, c) if a.min() != a.max() else np.nan
+
+    res = bootstrap(
+        (y, challenger, champion),
+        gain,
+        paired=True,
+        vectorized=False,
+        n_resamples=500,
+        method="percentile",
+        random_state=seed,
+    )
+    ci = res.confidence_interval
+    return {
+        "gain": round(float(gain(y, challenger, champion)), 4),
+        "ci": [round(float(ci.low), 4), round(float(ci.high), 4)],
+    }
+
+
 def _predictions(rows: pd.DataFrame, model: RiskClassifier, version: str) -> list[Prediction]:
     scores = model.predict_proba(rows[list(FEATURES)])[:, 1]
     return [
@@ -321,6 +345,7 @@ def simulate(
         rows = frame.set_index("encounter_id").loc[served.loc[retrained, "encounter_id"]]
         champ = loaded["1"].predict_proba(rows[list(FEATURES)])[:, 1]
         figures["champion_on_retrain_rows"] = _auroc_ci(y_all[retrained], champ, seed)
+        figures["retrain_gain"] = _paired_gain(y_all[retrained], p_all[retrained], champ, seed)
     return {
         "figures": figures,
         "cv_auroc": round(cv["auroc"], 4),
@@ -385,6 +410,8 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
                 for k in ("brier", "calibration_slope", "observed_minus_predicted")
             },
             "brier_champion_on_retrain_rows": f.get("champion_on_retrain_rows", {}).get("brier"),
+            "auroc_gain_of_retrain": f.get("retrain_gain", {}).get("gain"),
+            "auroc_gain_of_retrain_ci": f.get("retrain_gain", {}).get("ci"),
             "n_before": f["before"]["n"],
             "n_after_drift": f["after_drift"]["n"],
             "n_after_retrain": f["after_retrain"]["n"],
