@@ -208,6 +208,8 @@ def simulate(
     detection: datetime | None = None
     creatinine_seen: datetime | None = None
     false_alarms = 0
+    episodes = 0
+    alarmed_last_week = False
     warnings_before = 0
     checks_before = 0
     approved_at: datetime | None = None
@@ -253,6 +255,9 @@ def simulate(
             warnings_before += bool(drift_alerts) and not alarms
             if alarms:
                 false_alarms += 1
+                # An episode starts in a week after one without an alarm: what a de-duplicating pager would send,
+                # so a drift that persists for weeks is one episode.
+                episodes += not alarmed_last_week
                 events.append(
                     {
                         "week": f"{week:%Y-%m-%d}",
@@ -261,6 +266,7 @@ def simulate(
                         "features": [f.phrase for a in alarms if a.topic == "input_drift" for f in a.explanation],
                     }
                 )
+            alarmed_last_week = bool(alarms)
         elif detection is None and alarms:
             detection = nxt
             events.append(
@@ -353,6 +359,7 @@ def simulate(
         "detection": detection,
         "creatinine_seen": creatinine_seen,
         "false_alarms": false_alarms,
+        "false_alarm_episodes": episodes,
         "warnings_before_shift": warnings_before,
         "checks_before_shift": checks_before,
         "approved_at": approved_at,
@@ -394,6 +401,7 @@ def run(settings: Settings, options: dict[str, str]) -> BenchReport:
         metrics: dict[str, Any] = {
             "detection_delay_days": delay,
             "false_alarms": sim["false_alarms"],
+            "false_alarm_episodes": sim["false_alarm_episodes"],
             "creatinine_flagged_delay_days": (sim["creatinine_seen"] - shift).days if sim["creatinine_seen"] else None,
             "weekly_checks_before_shift": sim["checks_before_shift"],
             "weeks_with_only_warnings_before_shift": sim["warnings_before_shift"],
