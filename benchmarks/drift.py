@@ -95,23 +95,25 @@ def apply_shift(frame: pd.DataFrame, shift: datetime, seed: int) -> pd.DataFrame
     return out[~young_gone].reset_index(drop=True)
 
 
+def _interval(statistic: Any, arrays: tuple[np.ndarray, ...], seed: int) -> list[float]:
+    """95% percentile bootstrap interval of ``statistic`` over discharges (500 paired resamples)."""
+    ci = bootstrap(
+        arrays, statistic, paired=True, vectorized=False, n_resamples=500, method="percentile", random_state=seed
+    ).confidence_interval
+    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+
+
+def _auroc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p)) if y.min() != y.max() else np.nan
+
+
 def _auroc_ci(y: np.ndarray, p: np.ndarray, seed: int) -> dict[str, Any]:
     if len(y) < 20 or y.min() == y.max():
         return {"auroc": None, "ci": [None, None], "n": len(y), "events": int(y.sum())}
-    res = bootstrap(
-        (y, p),
-        lambda a, b: roc_auc_score(a, b) if a.min() != a.max() else np.nan,
-        paired=True,
-        vectorized=False,
-        n_resamples=500,
-        method="percentile",
-        random_state=seed,
-    )
-    ci = res.confidence_interval
     recal = calibration_slope_intercept(y, p)
     return {
-        "auroc": round(float(roc_auc_score(y, p)), 4),
-        "ci": [round(float(ci.low), 4), round(float(ci.high), 4)],
+        "auroc": round(_auroc(y, p), 4),
+        "ci": _interval(_auroc, (y, p), seed),
         "brier": round(float(brier_score_loss(y, p)), 4),
         "calibration_slope": round(recal.slope, 3),
         # observed minus mean predicted risk: finite even when a broken input saturates every score at 1
@@ -127,22 +129,9 @@ def _paired_gain(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, se
         return {"gain": None, "ci": [None, None]}
 
     def gain(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
-        return roc_auc_score(a, b) - roc_auc_score(a, c) if a.min() != a.max() else np.nan
+        return _auroc(a, b) - _auroc(a, c)
 
-    res = bootstrap(
-        (y, challenger, champion),
-        gain,
-        paired=True,
-        vectorized=False,
-        n_resamples=500,
-        method="percentile",
-        random_state=seed,
-    )
-    ci = res.confidence_interval
-    return {
-        "gain": round(float(gain(y, challenger, champion)), 4),
-        "ci": [round(float(ci.low), 4), round(float(ci.high), 4)],
-    }
+    return {"gain": round(gain(y, challenger, champion), 4), "ci": _interval(gain, (y, challenger, champion), seed)}
 
 
 def _predictions(rows: pd.DataFrame, model: RiskClassifier, version: str) -> list[Prediction]:
