@@ -30,6 +30,7 @@ from carepilot.insights.service import InsightContext
 from carepilot.models.explain import FeatureInfo
 from carepilot.models.horizon_risk import HorizonRisk
 from carepilot.models.registry import ModelRegistry, ServingModel
+from carepilot.models.risk_insight import POPULATION_AVERAGE
 
 MODELS = {"ckd-progression": "CKD progression", "diabetes-complications": "diabetes complication"}
 MAX_INTERVAL_WIDTH = 0.2
@@ -124,13 +125,7 @@ def horizon_insight(
         if bounds is not None
         else None
     )
-    factors = explain(model, row) or (
-        Factor(
-            label="Population average",
-            contribution=0.0,
-            phrase="No recorded factor moves this estimate away from the training population's average risk",
-        ),
-    )
+    factors = explain(model, row) or (POPULATION_AVERAGE,)
     pct = f"{100 * risk:.0f}%"
     if interval is not None:
         span = f"{100 * interval.low:.0f}-{100 * interval.high:.0f}%"

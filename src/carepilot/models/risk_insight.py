@@ -32,6 +32,13 @@ from carepilot.errors import InputError
 from carepilot.models.explain import FeatureCatalog, explain_patient, factors_from_shap, shap_log_odds
 from carepilot.models.risk import RiskClassifier
 
+# The explanation of an estimate no recorded factor moves: the training population's average risk.
+POPULATION_AVERAGE = Factor(
+    label="Population average",
+    contribution=0.0,
+    phrase="No recorded factor moves this estimate away from the training population's average risk",
+)
+
 
 @dataclass(frozen=True)
 class RiskModelInfo:
@@ -146,13 +153,7 @@ def assemble_risk_insight(
     """The RISK Insight from a probability, its interval and its explanation factors."""
     if not factors:
         # A model with no split on this patient's values (or a near-constant one) still owes an explanation.
-        factors = (
-            Factor(
-                label="Population average",
-                contribution=0.0,
-                phrase="No recorded factor moves this estimate away from the training population's average risk",
-            ),
-        )
+        factors = (POPULATION_AVERAGE,)
     pct = f"{100 * risk:.0f}%"
     if interval is not None:
         span = f"{100 * interval.low:.0f}-{100 * interval.high:.0f}%"
